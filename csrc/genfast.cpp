@@ -1,0 +1,49 @@
+// Every genfast schema, in one place. Kernels register per device in csrc/<op>/<op>_{cpu,cuda}.*;
+// autograd and fake (meta) kernels are registered from Python (genfast/ops/<op>.py).
+//
+// Backward passes are ops of their own, so they dispatch, compile and show up in profiles
+// under their names.
+
+#include <Python.h>
+#include <torch/library.h>
+
+#ifndef GENFAST_BUILD_INFO
+#define GENFAST_BUILD_INFO "unknown"
+#endif
+
+TORCH_LIBRARY(genfast, m) {
+  // ---- gram: G = scale * F F^T for F of shape (N, C, L); the style loss on top of it.
+  m.def("gram_matrix(Tensor features, float scale) -> Tensor");
+  m.def("gram_matrix_backward(Tensor grad, Tensor features, float scale) -> Tensor");
+  // Returns (loss, gram): gram is float32 (float64 for float64 features), kept for the backward.
+  m.def("style_loss(Tensor features, Tensor target, float scale, str reduction, float weight) -> (Tensor, Tensor)");
+  m.def(
+      "style_loss_backward(Tensor grad, Tensor features, Tensor gram, Tensor target, float scale, "
+      "str reduction, float weight) -> Tensor");
+}
+
+namespace {
+
+PyObject* build_info(PyObject*, PyObject*) { return PyUnicode_FromString(GENFAST_BUILD_INFO); }
+
+PyObject* built_with_cuda(PyObject*, PyObject*) {
+#ifdef GENFAST_WITH_CUDA
+  Py_RETURN_TRUE;
+#else
+  Py_RETURN_FALSE;
+#endif
+}
+
+PyMethodDef methods[] = {
+    {"build_info", build_info, METH_NOARGS, "Flags genfast._C was built with."},
+    {"built_with_cuda", built_with_cuda, METH_NOARGS, "Whether the CUDA kernels were compiled in."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", "genfast native kernels (importing registers the ops)",
+                      -1, methods};
+
+}  // namespace
+
+// Importing genfast._C loads this library, which runs the TORCH_LIBRARY registrations above.
+PyMODINIT_FUNC PyInit__C(void) { return PyModule_Create(&module); }

@@ -1,0 +1,8 @@
+"""genfast ops: each a native kernel (csrc/<op>/) with a pure-PyTorch twin (genfast/reference/).
+
+Every op takes impl="auto" | "native" | "reference"; see genfast._native.
+"""
+
+from genfast.ops.gram import gram_matrix, style_loss
+
+__all__ = ["gram_matrix", "style_loss"]

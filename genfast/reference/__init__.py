@@ -1,0 +1,8 @@
+"""Pure-PyTorch reference twins of every native op: the fallback path and the test oracle.
+
+Written for clarity, not speed. float16/bfloat16 inputs are computed in float32.
+"""
+
+from genfast.reference.gram import gram_matrix, style_loss
+
+__all__ = ["gram_matrix", "style_loss"]
