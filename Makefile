@@ -1,0 +1,63 @@
+# genfast set-up in two commands, each creating .venv in this checkout when it is missing:
+#   make demo   the main job (for now: the style-loss benchmark; writes out/bench_gram.{json,png})
+#   make test   the test suite
+# and what CI adds:
+#   make check-cpu-torch   build, import and smoke-test against the CPU-only torch (.venv-cpu)
+
+PYTHON     ?= python3
+VENV       ?= .venv
+VENV_CPU   ?= .venv-cpu
+TORCH      ?= torch==2.14.1
+TORCH_CPU  ?= torch==2.13.0
+DEPS       := numpy ninja pytest tqdm pillow matplotlib "setuptools>=64" wheel
+MAX_JOBS   ?= 2
+# torch's own CUDA_HOME guess follows `which nvcc`, which can be a wrapper script outside the
+# toolkit: name the toolkit root explicitly when one is installed (override on the command line).
+CUDA_HOME  ?= $(firstword $(foreach d,/usr/local/cuda-13.0 /usr/local/cuda /opt/cuda,$(if $(wildcard $(d)/bin/nvcc),$(d))))
+export CUDA_HOME MAX_JOBS
+
+SOURCES := setup.py pyproject.toml $(shell find csrc -type f 2>/dev/null)
+
+.PHONY: demo test build bench check-cpu-torch clean
+
+$(VENV)/.deps:
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	# pip 23.x cannot do an editable install without build isolation: upgrade it first
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet $(TORCH) $(DEPS)
+	touch $@
+
+$(VENV)/.built: $(VENV)/.deps $(SOURCES)
+	$(VENV)/bin/python -m pip install --quiet --no-build-isolation --no-deps -e .
+	$(VENV)/bin/python -m genfast info
+	touch $@
+
+build: $(VENV)/.built
+
+demo: build
+	mkdir -p out
+	$(VENV)/bin/genfast bench --json out/bench_gram.json --plot out/bench_gram.png
+
+bench: demo
+
+test: build
+	$(VENV)/bin/python -m pytest tests -q
+
+$(VENV_CPU)/.deps:
+	test -x $(VENV_CPU)/bin/python || $(PYTHON) -m venv $(VENV_CPU)
+	$(VENV_CPU)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_CPU)/bin/python -m pip install --quiet $(TORCH_CPU) $(DEPS)
+	touch $@
+
+# The CPU-only torch has no CUDA: the build must take the CPU kernels only, import and work.
+# Built out of tree (build/cpu-torch) so the main in-place build is left alone.
+CPU_LIB := build/cpu-torch/lib
+check-cpu-torch: $(VENV_CPU)/.deps
+	rm -rf build/cpu-torch && mkdir -p $(CPU_LIB)
+	cp -r genfast $(CPU_LIB)/ && rm -f $(CPU_LIB)/genfast/_C*.so
+	$(VENV_CPU)/bin/python setup.py --quiet build_ext --build-temp build/cpu-torch/temp --build-lib $(CPU_LIB)
+	cd $(CPU_LIB) && $(CURDIR)/$(VENV_CPU)/bin/python -m genfast info
+	cd $(CPU_LIB) && $(CURDIR)/$(VENV_CPU)/bin/python -m pytest -q -p no:cacheprovider $(CURDIR)/tests/test_smoke.py
+
+clean:
+	rm -rf build out genfast/_C*.so *.egg-info

@@ -1,0 +1,153 @@
+"""Timing helpers and the result table shared by every benchmark."""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from typing import Callable
+
+import torch
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_fn(fn: Callable[[], object], device: torch.device, *, warmup: int = 2, repeat: int = 10,
+            max_seconds: float = 10.0) -> float:
+    """Median wall time of fn() in seconds: `warmup` untimed calls, then up to `repeat` timed ones
+    (fewer when they would take longer than `max_seconds`, but at least 3)."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < repeat and (len(times) < 3 or time.perf_counter() - start < max_seconds):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def machine_mm_gflops(device: torch.device, size: int = 1024, repeat: int = 10) -> float:
+    """What this machine's torch.mm achieves on a float32 size^3 product, in GFLOP/s."""
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    t = time_fn(lambda: torch.mm(a, b), device, warmup=2, repeat=repeat)
+    return 2 * size**3 / t / 1e9
+
+
+def machine_copy_gbps(device: torch.device, numel: int = 1 << 25, repeat: int = 10) -> float:
+    """Copy bandwidth (read + write) of a float32 tensor copy, in GB/s."""
+    src = torch.randn(numel, device=device)
+    dst = torch.empty_like(src)
+    t = time_fn(lambda: dst.copy_(src), device, warmup=2, repeat=repeat)
+    return 2 * src.numel() * src.element_size() / t / 1e9
+
+
+@dataclasses.dataclass
+class Case:
+    """One benchmark case: the same computation in several implementations."""
+
+    op: str
+    shape: tuple
+    mode: str  # "forward" or "forward+backward"
+    fns: dict[str, Callable[[], object]]  # implementation name -> callable
+    flops: float = 0.0  # per call, for GFLOP/s (0: not reported)
+    bytes: float = 0.0  # per call, for GB/s (0: not reported)
+
+
+@dataclasses.dataclass
+class Result:
+    op: str
+    shape: tuple
+    mode: str
+    impl: str
+    ms: float
+    speedup: float  # vs the "reference" implementation of the same case
+    gflops: float | None
+    gbps: float | None
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def run_cases(cases: list[Case], device: torch.device, *, repeat: int = 10, progress=None) -> list[Result]:
+    results: list[Result] = []
+    for case in cases:
+        times = {}
+        for impl, fn in case.fns.items():
+            if progress is not None:
+                progress(f"{case.op} {case.mode} {tuple(case.shape)} {impl}")
+            times[impl] = time_fn(fn, device, repeat=repeat)
+        base = times.get("reference")
+        for impl, t in times.items():
+            results.append(Result(
+                op=case.op, shape=tuple(case.shape), mode=case.mode, impl=impl, ms=t * 1e3,
+                speedup=(base / t) if base else float("nan"),
+                gflops=case.flops / t / 1e9 if case.flops else None,
+                gbps=case.bytes / t / 1e9 if case.bytes else None))
+    return results
+
+
+def format_table(results: list[Result]) -> str:
+    head = f"{'op':<12} {'mode':<17} {'shape':<20} {'impl':<18} {'ms':>9} {'x ref':>7} {'GFLOP/s':>8} {'GB/s':>7}"
+    lines = [head, "-" * len(head)]
+    for r in results:
+        gf = f"{r.gflops:8.1f}" if r.gflops is not None else f"{'':>8}"
+        gb = f"{r.gbps:7.1f}" if r.gbps is not None else f"{'':>7}"
+        lines.append(f"{r.op:<12} {r.mode:<17} {str(r.shape):<20} {r.impl:<18} {r.ms:9.2f} {r.speedup:7.2f} {gf} {gb}")
+    return "\n".join(lines)
+
+
+def totals(results: list[Result]) -> dict[tuple[str, str, str], float]:
+    """Summed milliseconds per (op, mode, impl) over all shapes."""
+    out: dict[tuple[str, str, str], float] = {}
+    for r in results:
+        key = (r.op, r.mode, r.impl)
+        out[key] = out.get(key, 0.0) + r.ms
+    return out
+
+
+def plot(results: list[Result], path: str, title: str) -> None:
+    """Bar chart of speed-up over the reference, one group per (mode, shape)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = []
+    for r in results:
+        key = (r.op, r.mode, r.shape)
+        if key not in groups:
+            groups.append(key)
+    impls = []
+    for r in results:
+        if r.impl not in impls:
+            impls.append(r.impl)
+    width = 0.8 / max(1, len(impls))
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(groups)), 4.5))
+    for k, impl in enumerate(impls):
+        xs, ys = [], []
+        for g, key in enumerate(groups):
+            for r in results:
+                if (r.op, r.mode, r.shape) == key and r.impl == impl:
+                    xs.append(g + (k - (len(impls) - 1) / 2) * width)
+                    ys.append(r.speedup)
+        ax.bar(xs, ys, width, label=impl)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels([f"{m}\n{'x'.join(map(str, s))}" for _, m, s in groups], fontsize=7)
+    ax.set_ylabel("speed-up over the PyTorch reference")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    import os
+
+    os.replace(tmp, path)

@@ -1,0 +1,169 @@
+"""The `genfast` command (also `python -m genfast`).
+
+  genfast info [--json]                       versions, native ops per device, threads, build flags
+  genfast bench [--op gram] [--device cpu]    reference vs torch.compile(reference) vs native
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+
+import torch
+
+import genfast
+from genfast import _native
+
+# op name -> the registered native ops it is built from
+NATIVE_OPS = {
+    "gram_matrix": ("gram_matrix", "gram_matrix_backward"),
+    "style_loss": ("style_loss", "style_loss_backward"),
+}
+
+
+def info_dict() -> dict:
+    ops = {}
+    for name, parts in NATIVE_OPS.items():
+        ops[name] = {dev: all(_native.has_kernel(p, dev) for p in parts) for dev in ("cpu", "cuda")}
+    return {
+        "genfast": genfast.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cuda_available": torch.cuda.is_available(),
+        "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+        "native_loaded": _native.load_error() is None,
+        "native_error": _native.load_error(),
+        "build": _native.build_info(),
+        "ops": ops,
+        "threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "impl_env": os.environ.get("GENFAST_IMPL", "auto"),
+    }
+
+
+def cmd_info(args) -> int:
+    info = info_dict()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"genfast {info['genfast']}  (python {info['python']})")
+    cuda = info["cuda"] or "none (CPU-only build)"
+    print(f"torch   {info['torch']}  CUDA {cuda}; GPU available: {info['cuda_available']}"
+          + (f" {info['cuda_devices']}" if info["cuda_devices"] else ""))
+    print(f"threads {info['threads']}  (torch CPU capability {info['cpu_capability']})")
+    if info["native_loaded"]:
+        print(f"build   {info['build']}")
+    else:
+        print(f"native  NOT LOADED: {info['native_error']}")
+    print(f"GENFAST_IMPL={info['impl_env']}")
+    print()
+    print(f"{'op':<16} {'cpu':<8} {'cuda':<8}")
+    for name, devs in info["ops"].items():
+        print(f"{name:<16} {'native' if devs['cpu'] else 'ref':<8} {'native' if devs['cuda'] else 'ref':<8}")
+    return 0
+
+
+def _parse_shape(text: str) -> tuple:
+    try:
+        shape = tuple(int(p) for p in text.lower().replace("x", ",").split(",") if p)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a shape like 1,64,512,512, got {text!r}") from None
+    if len(shape) not in (3, 4) or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"expected a shape of 3 or 4 positive sizes, got {text!r}")
+    return shape
+
+
+def cmd_bench(args) -> int:
+    from genfast.bench import core
+
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("genfast bench: --device cuda asked for, but no CUDA device is available", file=sys.stderr)
+        return 2
+    if not _native.native_available("style_loss", device):
+        print(f"genfast bench: warning: native kernels unavailable on {device.type}: "
+              f"{_native.unavailable_reason('style_loss', device.type)}", file=sys.stderr)
+    from genfast.bench import gram
+
+    shapes = args.shape or (gram.QUICK if args.quick else gram.VGG19_512)
+    print(f"device {device}; torch {torch.__version__}; threads {torch.get_num_threads()}; "
+          f"build {_native.build_info()}", flush=True)
+    mm = core.machine_mm_gflops(device)
+    print(f"machine torch.mm (float32 1024^3): {mm:.1f} GFLOP/s", flush=True)
+    cases = gram.cases(device, shapes, compile=not args.no_compile)
+    progress = None
+    if not args.quiet:
+        def progress(msg):
+            print(f"  timing {msg} ...", file=sys.stderr, flush=True)
+    results = core.run_cases(cases, device, repeat=args.repeat, progress=progress)
+    print(core.format_table(results))
+    print()
+    tot = core.totals(results)
+    summary = []
+    for mode in ("forward", "forward+backward"):
+        base = tot.get(("style_loss", mode, "reference"))
+        for impl in ("compiled-reference", "native"):
+            t = tot.get(("style_loss", mode, impl))
+            if base and t:
+                summary.append({"mode": mode, "impl": impl, "reference_ms": base, "ms": t, "speedup": base / t})
+                print(f"style_loss {mode:<17} summed over shapes: reference {base:8.1f} ms, "
+                      f"{impl} {t:8.1f} ms  -> {base / t:.2f}x")
+    native_rates = [r.gflops / mm for r in results if r.impl == "native" and r.gflops]
+    if native_rates:
+        print(f"native effective GFLOP/s vs machine torch.mm: min {min(native_rates):.0%}, "
+              f"median {sorted(native_rates)[len(native_rates) // 2]:.0%}")
+    if args.json:
+        payload = {"command": " ".join(["genfast"] + sys.argv[1:]), "info": info_dict(),
+                   "machine_mm_gflops": mm, "results": [r.as_dict() for r in results], "summary": summary}
+        _atomic_write(args.json, json.dumps(payload, indent=2))
+        print(f"wrote {args.json}")
+    if args.plot:
+        core.plot(results, args.plot, f"genfast style_loss on {device.type} ({torch.get_num_threads()} threads)")
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _atomic_write(path: str, text: str) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="genfast", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    info = sub.add_parser("info", help="versions, native ops per device, threads, build flags")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(func=cmd_info)
+
+    bench = sub.add_parser("bench", help="benchmark native kernels against the PyTorch reference")
+    bench.add_argument("--op", choices=["gram"], default="gram", help="which op (default: gram)")
+    bench.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    bench.add_argument("--shape", type=_parse_shape, action="append",
+                       help="a feature-map shape N,C,H,W (repeatable; default: VGG-19 style layers at 512x512)")
+    bench.add_argument("--quick", action="store_true", help="small shapes, for a smoke run")
+    bench.add_argument("--repeat", type=int, default=10, help="timed runs per case (median is reported)")
+    bench.add_argument("--no-compile", action="store_true", help="skip the torch.compile(reference) column")
+    bench.add_argument("--json", metavar="PATH", help="write results as JSON")
+    bench.add_argument("--plot", metavar="PATH", help="write a PNG bar chart of the speed-ups")
+    bench.add_argument("--quiet", action="store_true", help="no per-case progress lines")
+    bench.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "repeat", 1) < 1:
+        print("genfast bench: --repeat must be at least 1", file=sys.stderr)
+        return 2
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
