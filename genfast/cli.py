@@ -17,10 +17,17 @@ import torch
 import genfast
 from genfast import _native
 
-# op name -> the registered native ops it is built from
+# public op name -> the registered native ops it is built from (all must be native for "native")
 NATIVE_OPS = {
     "gram_matrix": ("gram_matrix", "gram_matrix_backward"),
     "style_loss": ("style_loss", "style_loss_backward"),
+}
+
+# `genfast bench --op NAME` -> module in genfast/bench/ providing
+#   PRIMARY_OP (a registered op name), DEFAULT_SHAPES, QUICK_SHAPES,
+#   cases(device, shapes, compile) -> list[Case], and optionally machine_rates(device) -> dict
+BENCHES = {
+    "gram": "genfast.bench.gram",
 }
 
 
@@ -78,23 +85,25 @@ def _parse_shape(text: str) -> tuple:
 
 
 def cmd_bench(args) -> int:
+    import importlib
+
     from genfast.bench import core
 
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print("genfast bench: --device cuda asked for, but no CUDA device is available", file=sys.stderr)
         return 2
-    if not _native.native_available("style_loss", device):
+    bench = importlib.import_module(BENCHES[args.op])
+    if not _native.native_available(bench.PRIMARY_OP, device):
         print(f"genfast bench: warning: native kernels unavailable on {device.type}: "
-              f"{_native.unavailable_reason('style_loss', device.type)}", file=sys.stderr)
-    from genfast.bench import gram
-
-    shapes = args.shape or (gram.QUICK if args.quick else gram.VGG19_512)
+              f"{_native.unavailable_reason(bench.PRIMARY_OP, device.type)}", file=sys.stderr)
+    shapes = args.shape or (bench.QUICK_SHAPES if args.quick else bench.DEFAULT_SHAPES)
     print(f"device {device}; torch {torch.__version__}; threads {torch.get_num_threads()}; "
           f"build {_native.build_info()}", flush=True)
     mm = core.machine_mm_gflops(device)
-    print(f"machine torch.mm (float32 1024^3): {mm:.1f} GFLOP/s", flush=True)
-    cases = gram.cases(device, shapes, compile=not args.no_compile)
+    copy = core.machine_copy_gbps(device)
+    print(f"machine: torch.mm (float32 1024^3) {mm:.1f} GFLOP/s; tensor copy {copy:.1f} GB/s", flush=True)
+    cases = bench.cases(device, shapes, compile=not args.no_compile)
     progress = None
     if not args.quiet:
         def progress(msg):
@@ -102,27 +111,24 @@ def cmd_bench(args) -> int:
     results = core.run_cases(cases, device, repeat=args.repeat, progress=progress)
     print(core.format_table(results))
     print()
-    tot = core.totals(results)
-    summary = []
-    for mode in ("forward", "forward+backward"):
-        base = tot.get(("style_loss", mode, "reference"))
-        for impl in ("compiled-reference", "native"):
-            t = tot.get(("style_loss", mode, impl))
-            if base and t:
-                summary.append({"mode": mode, "impl": impl, "reference_ms": base, "ms": t, "speedup": base / t})
-                print(f"style_loss {mode:<17} summed over shapes: reference {base:8.1f} ms, "
-                      f"{impl} {t:8.1f} ms  -> {base / t:.2f}x")
-    native_rates = [r.gflops / mm for r in results if r.impl == "native" and r.gflops]
-    if native_rates:
-        print(f"native effective GFLOP/s vs machine torch.mm: min {min(native_rates):.0%}, "
-              f"median {sorted(native_rates)[len(native_rates) // 2]:.0%}")
+    summary = core.summarize(results)
+    for row in summary:
+        print(f"{row['op']} {row['mode']:<17} summed over shapes: reference {row['reference_ms']:8.2f} ms, "
+              f"{row['impl']} {row['ms']:8.2f} ms  -> {row['speedup']:.2f}x")
+    gf = [r.gflops / mm for r in results if r.impl == "native" and r.gflops]
+    if gf:
+        print(f"native GFLOP/s as a fraction of torch.mm's: min {min(gf):.0%}, max {max(gf):.0%}")
+    gb = [r.gbps / copy for r in results if r.impl == "native" and r.gbps]
+    if gb:
+        print(f"native GB/s as a fraction of copy bandwidth: min {min(gb):.0%}, max {max(gb):.0%}")
     if args.json:
         payload = {"command": " ".join(["genfast"] + sys.argv[1:]), "info": info_dict(),
-                   "machine_mm_gflops": mm, "results": [r.as_dict() for r in results], "summary": summary}
+                   "machine_mm_gflops": mm, "machine_copy_gbps": copy,
+                   "results": [r.as_dict() for r in results], "summary": summary}
         _atomic_write(args.json, json.dumps(payload, indent=2))
         print(f"wrote {args.json}")
     if args.plot:
-        core.plot(results, args.plot, f"genfast style_loss on {device.type} ({torch.get_num_threads()} threads)")
+        core.plot(results, args.plot, f"genfast {args.op} on {device.type} ({torch.get_num_threads()} threads)")
         print(f"wrote {args.plot}")
     return 0
 
@@ -143,10 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=cmd_info)
 
     bench = sub.add_parser("bench", help="benchmark native kernels against the PyTorch reference")
-    bench.add_argument("--op", choices=["gram"], default="gram", help="which op (default: gram)")
+    bench.add_argument("--op", choices=sorted(BENCHES), default="gram", help="which op (default: gram)")
     bench.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     bench.add_argument("--shape", type=_parse_shape, action="append",
-                       help="a feature-map shape N,C,H,W (repeatable; default: VGG-19 style layers at 512x512)")
+                       help="an input shape such as N,C,H,W (repeatable; default: the op's benchmark shapes)")
     bench.add_argument("--quick", action="store_true", help="small shapes, for a smoke run")
     bench.add_argument("--repeat", type=int, default=10, help="timed runs per case (median is reported)")
     bench.add_argument("--no-compile", action="store_true", help="skip the torch.compile(reference) column")

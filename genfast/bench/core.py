@@ -112,6 +112,17 @@ def totals(results: list[Result]) -> dict[tuple[str, str, str], float]:
     return out
 
 
+def summarize(results: list[Result]) -> list[dict]:
+    """Per (op, mode): every implementation's summed time over shapes against the reference's."""
+    tot = totals(results)
+    rows = []
+    for (op, mode, impl), ms in tot.items():
+        base = tot.get((op, mode, "reference"))
+        if impl != "reference" and base:
+            rows.append({"op": op, "mode": mode, "impl": impl, "reference_ms": base, "ms": ms, "speedup": base / ms})
+    return rows
+
+
 def plot(results: list[Result], path: str, title: str) -> None:
     """Bar chart of speed-up over the reference, one group per (mode, shape)."""
     import matplotlib

@@ -13,13 +13,14 @@ from genfast import _native, ops
 from genfast.bench.core import Case
 from genfast.reference import gram as ref
 
+PRIMARY_OP = "style_loss"
 # relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 of VGG-19 at 512x512
-VGG19_512 = [(1, 64, 512, 512), (1, 128, 256, 256), (1, 256, 128, 128), (1, 512, 64, 64), (1, 512, 32, 32)]
-QUICK = [(1, 64, 128, 128), (1, 128, 64, 64), (1, 256, 32, 32)]
+DEFAULT_SHAPES = [(1, 64, 512, 512), (1, 128, 256, 256), (1, 256, 128, 128), (1, 512, 64, 64), (1, 512, 32, 32)]
+QUICK_SHAPES = [(1, 64, 128, 128), (1, 128, 64, 64), (1, 256, 32, 32)]
 
 
 def cases(device: torch.device, shapes=None, compile: bool = True) -> list[Case]:
-    shapes = shapes or VGG19_512
+    shapes = shapes or DEFAULT_SHAPES
     native = _native.native_available("style_loss", device)
     compiled = torch.compile(ref.style_loss, dynamic=False) if compile else None
     out = []
