@@ -15,11 +15,11 @@ using Vec = at::vec::Vectorized<float>;
 constexpr int kNR = 2 * Vec::size();
 constexpr int kMR = 5;
 
-// acc[r * kNR + j] = sum_k a[r][k * a_stride] * b[k * kNR + j]   for r < MR, j < kNR.
+// acc[r * ldc + j] = sum_k a[r][k * a_stride] * b[k * kNR + j]   for r < MR, j < kNR.
 // `a` holds MR row pointers so the rows may live in different packed panels.
 template <int MR>
 inline void micro_kernel(int64_t K, const float* const* a, int64_t a_stride, const float* b,
-                         float* acc) {
+                         float* acc, int64_t ldc = kNR) {
   Vec c0[MR], c1[MR];
   const float* ap[MR];
 #pragma GCC unroll 6
@@ -42,20 +42,20 @@ inline void micro_kernel(int64_t K, const float* const* a, int64_t a_stride, con
   }
 #pragma GCC unroll 6
   for (int r = 0; r < MR; ++r) {
-    c0[r].store(acc + r * kNR);
-    c1[r].store(acc + r * kNR + Vec::size());
+    c0[r].store(acc + r * ldc);
+    c1[r].store(acc + r * ldc + Vec::size());
   }
 }
 
 inline void micro_kernel(int mr, int64_t K, const float* const* a, int64_t a_stride,
-                         const float* b, float* acc) {
+                         const float* b, float* acc, int64_t ldc = kNR) {
   switch (mr) {
-    case 6: micro_kernel<6>(K, a, a_stride, b, acc); break;
-    case 5: micro_kernel<5>(K, a, a_stride, b, acc); break;
-    case 4: micro_kernel<4>(K, a, a_stride, b, acc); break;
-    case 3: micro_kernel<3>(K, a, a_stride, b, acc); break;
-    case 2: micro_kernel<2>(K, a, a_stride, b, acc); break;
-    default: micro_kernel<1>(K, a, a_stride, b, acc); break;
+    case 6: micro_kernel<6>(K, a, a_stride, b, acc, ldc); break;
+    case 5: micro_kernel<5>(K, a, a_stride, b, acc, ldc); break;
+    case 4: micro_kernel<4>(K, a, a_stride, b, acc, ldc); break;
+    case 3: micro_kernel<3>(K, a, a_stride, b, acc, ldc); break;
+    case 2: micro_kernel<2>(K, a, a_stride, b, acc, ldc); break;
+    default: micro_kernel<1>(K, a, a_stride, b, acc, ldc); break;
   }
 }
 

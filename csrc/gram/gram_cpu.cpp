@@ -14,7 +14,12 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <type_traits>
+#if defined(CPU_CAPABILITY_AVX2)
+#include <immintrin.h>
+#endif
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "common/cpu_gemm.h"
@@ -33,6 +38,49 @@ struct Strided {  // F[n] as a (C x L) matrix with arbitrary strides
   int64_t sc, sl;
 };
 
+// Transposes 16 contiguous float rows, 8 columns at a time, into dst[k * 16 + j]; returns how many
+// columns it did (a multiple of 8). A pair of 8x8 register transposes per 8 columns instead of
+// 128 scalar moves.
+inline int64_t pack_16_rows_avx2(const float* const* src, int64_t kc, float* dst) {
+#if defined(CPU_CAPABILITY_AVX2)
+  const int64_t k8 = kc / 8 * 8;
+  for (int64_t k = 0; k < k8; k += 8) {
+    for (int half = 0; half < 2; ++half) {
+      __m256 r[8], t[8];
+      for (int j = 0; j < 8; ++j) r[j] = _mm256_loadu_ps(src[half * 8 + j] + k);
+      t[0] = _mm256_unpacklo_ps(r[0], r[1]);
+      t[1] = _mm256_unpackhi_ps(r[0], r[1]);
+      t[2] = _mm256_unpacklo_ps(r[2], r[3]);
+      t[3] = _mm256_unpackhi_ps(r[2], r[3]);
+      t[4] = _mm256_unpacklo_ps(r[4], r[5]);
+      t[5] = _mm256_unpackhi_ps(r[4], r[5]);
+      t[6] = _mm256_unpacklo_ps(r[6], r[7]);
+      t[7] = _mm256_unpackhi_ps(r[6], r[7]);
+      r[0] = _mm256_shuffle_ps(t[0], t[2], _MM_SHUFFLE(1, 0, 1, 0));
+      r[1] = _mm256_shuffle_ps(t[0], t[2], _MM_SHUFFLE(3, 2, 3, 2));
+      r[2] = _mm256_shuffle_ps(t[1], t[3], _MM_SHUFFLE(1, 0, 1, 0));
+      r[3] = _mm256_shuffle_ps(t[1], t[3], _MM_SHUFFLE(3, 2, 3, 2));
+      r[4] = _mm256_shuffle_ps(t[4], t[6], _MM_SHUFFLE(1, 0, 1, 0));
+      r[5] = _mm256_shuffle_ps(t[4], t[6], _MM_SHUFFLE(3, 2, 3, 2));
+      r[6] = _mm256_shuffle_ps(t[5], t[7], _MM_SHUFFLE(1, 0, 1, 0));
+      r[7] = _mm256_shuffle_ps(t[5], t[7], _MM_SHUFFLE(3, 2, 3, 2));
+      // column c of the 8x8 block, rows half*8 .. half*8+7
+      const int order[8] = {0, 1, 2, 3, 0, 1, 2, 3};
+      for (int c = 0; c < 8; ++c) {
+        const int lo = order[c], sel = c < 4 ? 0x20 : 0x31;
+        const __m256 v = sel == 0x20 ? _mm256_permute2f128_ps(r[lo], r[lo + 4], 0x20)
+                                     : _mm256_permute2f128_ps(r[lo], r[lo + 4], 0x31);
+        _mm256_storeu_ps(dst + (k + c) * kNR + half * 8, v);
+      }
+    }
+  }
+  return k8;
+#else
+  (void)src; (void)kc; (void)dst;
+  return 0;
+#endif
+}
+
 // pack[(b * kc + k) * kNR + j] = F[b * kNR + j, l0 + k], zero past row C.
 // k outer, j inner: 16 sequential read streams, one contiguous write stream.
 template <typename scalar_t>
@@ -43,6 +91,15 @@ void pack_row_panels(const scalar_t* f, Strided s, int64_t C, int64_t l0, int64_
     const int64_t rows = std::min<int64_t>(kNR, C - b * kNR);
     const scalar_t* src[kNR];
     for (int64_t j = 0; j < rows; ++j) src[j] = f + (b * kNR + j) * s.sc + l0 * s.sl;
+    if constexpr (std::is_same_v<scalar_t, float>) {
+      if (rows == kNR && s.sl == 1) {
+        const int64_t k8 = pack_16_rows_avx2(src, kc, dst);
+        for (int64_t k = k8; k < kc; ++k) {
+          for (int j = 0; j < kNR; ++j) dst[k * kNR + j] = src[j][k];
+        }
+        continue;
+      }
+    }
     if (rows == kNR && s.sl == 1) {
       for (int64_t k = 0; k < kc; ++k) {
 #pragma GCC unroll 16
@@ -178,6 +235,8 @@ at::Tensor gram_acc_cpu(const at::Tensor& f, double scale) {
 // k-major in 16-wide panels, L2-resident) and every 6-row panel of S (read in place) runs against
 // all of them, so S streams through the cache once per kNC columns rather than once per 16.
 
+// Columns per task. Tried: 512 for C = 64 (longer row segments) was slower, as were
+// non-temporal stores of dF.
 constexpr int64_t kNC = 128;
 
 template <typename scalar_t>
@@ -192,7 +251,7 @@ void sym_apply_fast(const at::Tensor& S, const at::Tensor& f, at::Tensor& out) {
   const int64_t tasks_per_sample = (L + kNC - 1) / kNC;
   at::parallel_for(0, N * tasks_per_sample, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> pack(static_cast<size_t>(C * kNC));
-    alignas(64) float acc[kMR * kNR];
+    std::vector<float> stage(static_cast<size_t>(C * kNC));
     for (int64_t t = begin; t < end; ++t) {
       const int64_t n = t / tasks_per_sample;
       const int64_t c0 = (t % tasks_per_sample) * kNC;
@@ -208,6 +267,10 @@ void sym_apply_fast(const at::Tensor& S, const at::Tensor& f, at::Tensor& out) {
           float* dst = pack.data() + (p * C + k) * kNR;
           const int64_t j_end = std::min<int64_t>(kNR, nc - p * kNR);
           int64_t j = 0;
+          if (std::is_same_v<scalar_t, float> && s.sl == 1 && j_end == kNR) {
+            std::memcpy(dst, src + p * kNR, kNR * sizeof(float));
+            continue;
+          }
           if (s.sl == 1) {
             for (; j < j_end; ++j) dst[j] = static_cast<float>(src[p * kNR + j]);
           } else {
@@ -216,21 +279,26 @@ void sym_apply_fast(const at::Tensor& S, const at::Tensor& f, at::Tensor& out) {
           for (; j < kNR; ++j) dst[j] = 0.f;
         }
       }
+      // dF[:, c0:c0+nc] is staged in `stage` (C x kNC, L2-resident) and written out row by row:
+      // storing 16-float pieces straight into rows a whole L apart thrashes the cache sets
+      // (rows 2^k floats apart alias), which measured ~1.7x slower.
       for (int64_t i0 = 0; i0 < C; i0 += kMR) {
         const int mr = static_cast<int>(std::min<int64_t>(kMR, C - i0));
         const float* a[kMR];
         for (int r = 0; r < mr; ++r) a[r] = sn_ + (i0 + r) * C;
         for (int64_t p = 0; p < panels; ++p) {
-          cpu::micro_kernel(mr, C, a, 1, pack.data() + p * C * kNR, acc);
-          const int64_t l0 = c0 + p * kNR, nl = std::min<int64_t>(kNR, L - l0);
-          for (int r = 0; r < mr; ++r) {
-            scalar_t* dst = on + (i0 + r) * so.sc + l0 * so.sl;
-            if (so.sl == 1) {
-              for (int64_t j = 0; j < nl; ++j) dst[j] = static_cast<scalar_t>(acc[r * kNR + j]);
-            } else {
-              for (int64_t j = 0; j < nl; ++j) dst[j * so.sl] = static_cast<scalar_t>(acc[r * kNR + j]);
-            }
-          }
+          cpu::micro_kernel(mr, C, a, 1, pack.data() + p * C * kNR, stage.data() + i0 * kNC + p * kNR, kNC);
+        }
+      }
+      for (int64_t i = 0; i < C; ++i) {
+        const float* srow = stage.data() + i * kNC;
+        scalar_t* dst = on + i * so.sc + c0 * so.sl;
+        if (std::is_same_v<scalar_t, float> && so.sl == 1) {
+          std::memcpy(dst, srow, nc * sizeof(float));
+        } else if (so.sl == 1) {
+          for (int64_t j = 0; j < nc; ++j) dst[j] = static_cast<scalar_t>(srow[j]);
+        } else {
+          for (int64_t j = 0; j < nc; ++j) dst[j * so.sl] = static_cast<scalar_t>(srow[j]);
         }
       }
     }
