@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "common/cpu_gemm.h"
+#include "common/cpu_memory.h"
 #include "gram/gram.h"
 
 namespace genfast::gram {
@@ -327,6 +328,7 @@ at::Tensor sym_apply_cpu(const at::Tensor& S, const at::Tensor& f) {
   // same strides as a dense F (a channels_last map gives a channels_last grad), else contiguous
   at::Tensor out = at::empty_like(f);
   if (out.numel() == 0) return out;
+  cpu::advise_huge_pages(out.mutable_data_ptr(), out.nbytes());
   if (f.scalar_type() == at::kDouble) {
     sym_apply_double(S, f, out);
     return out;

@@ -35,10 +35,11 @@ def cases(device: torch.device, shapes=None, compile: bool = True) -> list[Case]
         target = ops.gram_matrix(torch.randn(shape, generator=gen).relu_().to(device), impl="reference")[:1]
         xg = x.clone().requires_grad_()
 
-        def fwd(fn):
+        # bind this shape's tensors now: a bare closure would see the last loop iteration's
+        def fwd(fn, x=x, target=target):
             return lambda: fn(x, target)
 
-        def fwd_bwd(fn):
+        def fwd_bwd(fn, xg=xg, target=target):
             def run():
                 fn(xg, target).backward()
                 xg.grad = None

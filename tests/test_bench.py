@@ -1,0 +1,50 @@
+"""The benchmark harness measures what it says it measures."""
+
+import json
+import subprocess
+import sys
+
+import torch
+
+from genfast.bench import core, gram
+from genfast.reference import gram as ref
+
+
+def test_each_case_runs_its_own_shape():
+    # every case must close over its own tensors (a late-binding closure would time the last shape)
+    shapes = [(1, 3, 4, 5), (2, 6, 3, 3)]
+    cases = gram.cases(torch.device("cpu"), shapes, compile=False)
+    forward = [c for c in cases if c.mode == "forward"]
+    assert [c.shape for c in forward] == shapes
+    for case in forward:
+        losses = {impl: fn() for impl, fn in case.fns.items()}
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randn(case.shape, generator=gen).relu_()
+        t = ref.gram_matrix(torch.randn(case.shape, generator=gen).relu_())[:1]
+        want = ref.style_loss(x, t)
+        for impl, got in losses.items():
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=0, msg=f"{impl} on {case.shape}")
+
+
+def test_time_fn_reports_a_median():
+    calls = []
+    t = core.time_fn(lambda: calls.append(1), torch.device("cpu"), warmup=2, repeat=5)
+    assert len(calls) == 7 and t >= 0
+
+
+def test_bench_command_writes_json_and_png(tmp_path):
+    out_json, out_png = tmp_path / "b.json", tmp_path / "b.png"
+    subprocess.run([sys.executable, "-m", "genfast", "bench", "--shape", "1,8,6,6", "--repeat", "1",
+                    "--no-compile", "--quiet", "--json", str(out_json), "--plot", str(out_png)],
+                   check=True, capture_output=True, text=True, timeout=300)
+    data = json.loads(out_json.read_text())
+    impls = {r["impl"] for r in data["results"]}
+    assert "reference" in impls and "native" in impls
+    assert data["machine_mm_gflops"] > 0
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_rejects_a_bad_shape():
+    proc = subprocess.run([sys.executable, "-m", "genfast", "bench", "--shape", "1,x,3"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "shape" in proc.stderr
