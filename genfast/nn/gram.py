@@ -39,7 +39,9 @@ class StyleLoss(torch.nn.Module):
             raise ValueError(f"StyleLoss: expected target_gram of shape (C, C) or (N, C, C), got {shape}")
         ops.gram._check_choice(normalize, ops.gram.NORMALIZE, "StyleLoss", "normalize")
         ops.gram._check_choice(reduction, ops.gram.REDUCTION, "StyleLoss", "reduction")
-        self.register_buffer("target", target_gram.detach().clone())
+        # kept 3-D, (1, C, C) or (N, C, C), so checkpoints have one shape whichever form came in
+        t = target_gram.detach().clone()
+        self.register_buffer("target", t.unsqueeze(0) if t.dim() == 2 else t)
         self.normalize, self.reduction, self.weight, self.impl = normalize, reduction, float(weight), impl
 
     @classmethod

@@ -29,7 +29,9 @@ def _check_features(features, op: str) -> torch.Tensor:
     n, c = features.shape[:2]
     # A channels_last (N, C, H, W) map flattens to an (N, C, L) view with stride 1 over C:
     # the kernels take any strides, so no copy is made.
-    return features.reshape(n, c, -1) if features.dim() == 4 else features
+    if features.dim() == 3:
+        return features
+    return features.reshape(n, c, features.shape[2] * features.shape[3])  # explicit: -1 is ambiguous at N = 0
 
 
 def _check_choice(value, choices, op: str, name: str) -> str:

@@ -33,7 +33,10 @@ def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
 def _gram_acc(features: torch.Tensor, normalize: str) -> torch.Tensor:
     """G in float32 (float64 for float64 input)."""
     n, c = features.shape[:2]
-    f = features.reshape(n, c, -1).to(_acc_dtype(features.dtype))
+    length = 1
+    for size in features.shape[2:]:
+        length *= size
+    f = features.reshape(n, c, length).to(_acc_dtype(features.dtype))
     return torch.bmm(f, f.transpose(1, 2)) * gram_scale(normalize, c, f.shape[2])
 
 
