@@ -1,5 +1,6 @@
 """Drop-in modules built on genfast.ops."""
 
 from genfast.nn.gram import GramMatrix, StyleLoss
+from genfast.nn.instance_norm import ConditionalInstanceNorm2d, InstanceNorm2d
 
-__all__ = ["GramMatrix", "StyleLoss"]
+__all__ = ["GramMatrix", "StyleLoss", "InstanceNorm2d", "ConditionalInstanceNorm2d"]

@@ -1,0 +1,67 @@
+// Instance norm with a fused activation: input checks and the parts shared by the CPU and CUDA
+// kernels (instance_norm_cpu.cpp, instance_norm_cuda.cu).
+//
+// Both ops take the affine part per (n, c) plane: scale and shift of shape (N, C), any strides
+// (the Python layer passes weight.expand(N, C) for the plain op and the blended style rows for the
+// conditional one), so one kernel family serves both and autograd of that expand / blend gives
+// the weight, bias, gamma, beta and mixing-weight gradients.
+//
+//   forward   mean, rstd = stats of x[n, c] over H*W (biased variance);
+//             y = act((x - mean) * (rstd * scale) + shift)
+//   backward  g = dy * act'(pre);  grad_shift = sum g;  grad_scale = sum g * xhat;
+//             dx = scale * rstd * (g - mean(g) - xhat * mean(g * xhat))
+//
+// Written as (x - mean) * alpha + shift rather than x * alpha + (shift - mean * alpha): at H*W = 1
+// the first gives exactly shift (the "the output is the bias, activated").
+#pragma once
+
+#include <ATen/ATen.h>
+#include <c10/util/string_view.h>
+
+#include <string>
+
+#include "common/checks.h"
+
+namespace genfast::instance_norm {
+
+enum class Act { kNone, kRelu, kLeakyRelu };
+
+inline Act parse_activation(c10::string_view s, const char* op) {
+  if (s == "none") return Act::kNone;
+  if (s == "relu") return Act::kRelu;
+  if (s == "leaky_relu") return Act::kLeakyRelu;
+  TORCH_CHECK(false, "genfast.", op, ": expected activation to be one of 'none', 'relu', 'leaky_relu', got '",
+              std::string(s.data(), s.size()), "'");
+}
+
+// float32 statistics for float32/float16/bfloat16 input, float64 for float64.
+inline at::ScalarType acc_type(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
+
+inline void check_x(const at::Tensor& x, const char* op) {
+  check_dim(x, 4, op, "x", "(N, C, H, W)");
+  check_floating(x, op, "x");
+}
+
+// (N, C) per-plane parameters; an undefined tensor stands for "absent" where allowed.
+inline void check_per_plane(const c10::optional<at::Tensor>& t, const at::Tensor& x, const char* op,
+                            const char* name) {
+  if (!t.has_value() || !t->defined()) return;
+  TORCH_CHECK(t->dim() == 2 && t->size(0) == x.size(0) && t->size(1) == x.size(1), "genfast.", op,
+              ": expected ", name, " of shape (", x.size(0), ", ", x.size(1), ") to match x of shape ",
+              x.sizes(), ", got ", t->sizes());
+  check_floating(*t, op, name);
+  check_same_device(x, "x", *t, name, op);
+}
+
+inline void check_eps(double eps, const char* op) {
+  TORCH_CHECK(eps >= 0 && std::isfinite(eps), "genfast.", op, ": expected eps to be a finite number >= 0, got ",
+              eps);
+}
+
+// The per-plane parameter as a contiguous (N, C) tensor of the accumulation type, or undefined.
+inline at::Tensor per_plane_acc(const c10::optional<at::Tensor>& t, at::ScalarType acc) {
+  if (!t.has_value() || !t->defined()) return at::Tensor();
+  return t->to(acc).contiguous();
+}
+
+}  // namespace genfast::instance_norm

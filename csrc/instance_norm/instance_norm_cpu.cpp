@@ -1,0 +1,631 @@
+// CPU kernels of the fused instance norm (math in instance_norm.h).
+//
+// One task per (n, c) plane of a contiguous x (at::parallel_for over N*C planes). A plane is read
+// from memory once; the later passes find it in L2/L3 (256 KB at 256x256 float32):
+//   forward   pass 1 sum -> mean; pass 2 sum (x - mean)^2 (two-pass: exact for large means);
+//             pass 3 y = act((x - mean) * alpha + shift)
+//   backward  pass 1 sum g and sum g * (x - mean); pass 2 dx
+// Sums run in float32 vectors over chunks of kChunk elements and the chunk sums add up in double,
+// so a 512x512 plane loses no more than a 4096-element float sum does.
+// float16/bfloat16 planes are converted into a per-thread float32 buffer and run the float32 path;
+// float64 runs the same code in float64 (it exists for gradcheck).
+//
+// channels_last x (N, H, W, C in memory) has its own kernels (the nhwc_* functions below): a task
+// owns a block of pixel rows of one sample and keeps per-channel partial sums as C-wide vectors,
+// so the memory is streamed in order instead of gathering planes with a stride of C.
+// Other layouts are made contiguous first.
+
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/cpu/vec/functional.h>
+#include <ATen/cpu/vec/vec.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "common/cpu_memory.h"
+#include "instance_norm/instance_norm.h"
+
+namespace genfast::instance_norm {
+namespace {
+
+template <typename T>
+using Vec = at::vec::Vectorized<T>;
+
+constexpr int64_t kChunk = 4096;
+
+template <typename T>
+T hsum(const Vec<T>& v) {
+  return at::vec::vec_reduce_all<T>([](Vec<T>& a, Vec<T>& b) { return a + b; }, v);
+}
+
+template <Act A, typename T>
+inline Vec<T> activate(const Vec<T>& v, const Vec<T>& slope) {
+  if constexpr (A == Act::kRelu) {
+    return at::vec::maximum(v, Vec<T>(T(0)));
+  } else if constexpr (A == Act::kLeakyRelu) {
+    return Vec<T>::blendv(v * slope, v, v > Vec<T>(T(0)));
+  } else {
+    return v;
+  }
+}
+
+template <Act A, typename T>
+inline T activate(T v, T slope) {
+  if constexpr (A == Act::kRelu) {
+    return std::isnan(v) ? v : std::max(v, T(0));
+  } else if constexpr (A == Act::kLeakyRelu) {
+    return v > T(0) ? v : v * slope;
+  } else {
+    return v;
+  }
+}
+
+// dy * act'(pre): the backward of the activation from the pre-activation value.
+template <Act A, typename T>
+inline Vec<T> act_grad(const Vec<T>& gy, const Vec<T>& pre, const Vec<T>& slope) {
+  if constexpr (A == Act::kRelu) {
+    return Vec<T>::blendv(Vec<T>(T(0)), gy, pre > Vec<T>(T(0)));
+  } else if constexpr (A == Act::kLeakyRelu) {
+    return Vec<T>::blendv(gy * slope, gy, pre > Vec<T>(T(0)));
+  } else {
+    return gy;
+  }
+}
+
+template <Act A, typename T>
+inline T act_grad(T gy, T pre, T slope) {
+  if constexpr (A == Act::kRelu) {
+    return pre > T(0) ? gy : T(0);
+  } else if constexpr (A == Act::kLeakyRelu) {
+    return pre > T(0) ? gy : gy * slope;
+  } else {
+    return gy;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One contiguous plane of M elements.
+
+template <typename T>
+double plane_sum(const T* x, int64_t M) {
+  using V = Vec<T>;
+  constexpr int64_t W = V::size();
+  double total = 0;
+  for (int64_t c0 = 0; c0 < M; c0 += kChunk) {
+    const int64_t c1 = std::min(M, c0 + kChunk);
+    V a0(T(0)), a1(T(0)), a2(T(0)), a3(T(0));
+    int64_t i = c0;
+    for (; i + 4 * W <= c1; i += 4 * W) {
+      a0 = a0 + V::loadu(x + i);
+      a1 = a1 + V::loadu(x + i + W);
+      a2 = a2 + V::loadu(x + i + 2 * W);
+      a3 = a3 + V::loadu(x + i + 3 * W);
+    }
+    for (; i + W <= c1; i += W) a0 = a0 + V::loadu(x + i);
+    T s = hsum<T>((a0 + a1) + (a2 + a3));
+    for (; i < c1; ++i) s += x[i];
+    total += s;
+  }
+  return total;
+}
+
+// sum (x - m)^2 - (sum (x - m))^2 / M: the second term corrects for the rounding of m.
+template <typename T>
+double plane_sq_dev(const T* x, int64_t M, T m) {
+  using V = Vec<T>;
+  constexpr int64_t W = V::size();
+  const V vm(m);
+  double sq = 0, lin = 0;
+  for (int64_t c0 = 0; c0 < M; c0 += kChunk) {
+    const int64_t c1 = std::min(M, c0 + kChunk);
+    V q0(T(0)), q1(T(0)), l0(T(0)), l1(T(0));
+    int64_t i = c0;
+    for (; i + 2 * W <= c1; i += 2 * W) {
+      const V d0 = V::loadu(x + i) - vm, d1 = V::loadu(x + i + W) - vm;
+      q0 = at::vec::fmadd(d0, d0, q0);
+      q1 = at::vec::fmadd(d1, d1, q1);
+      l0 = l0 + d0;
+      l1 = l1 + d1;
+    }
+    for (; i + W <= c1; i += W) {
+      const V d = V::loadu(x + i) - vm;
+      q0 = at::vec::fmadd(d, d, q0);
+      l0 = l0 + d;
+    }
+    T q = hsum<T>(q0 + q1), l = hsum<T>(l0 + l1);
+    for (; i < c1; ++i) {
+      const T d = x[i] - m;
+      q += d * d;
+      l += d;
+    }
+    sq += q;
+    lin += l;
+  }
+  return std::max(0.0, sq - lin * lin / static_cast<double>(M));
+}
+
+template <typename T>
+void plane_stats(const T* x, int64_t M, double eps, T& mean, T& rstd) {
+  mean = static_cast<T>(plane_sum(x, M) / static_cast<double>(M));
+  const double var = plane_sq_dev(x, M, mean) / static_cast<double>(M);
+  rstd = static_cast<T>(1.0 / std::sqrt(var + eps));
+}
+
+template <Act A, typename T>
+void plane_write(const T* x, T* y, int64_t M, T m, T alpha, T b, T slope) {
+  using V = Vec<T>;
+  constexpr int64_t W = V::size();
+  const V vm(m), va(alpha), vb(b), vs(slope);
+  int64_t i = 0;
+  for (; i + W <= M; i += W) activate<A>(at::vec::fmadd(V::loadu(x + i) - vm, va, vb), vs).store(y + i);
+  for (; i < M; ++i) y[i] = activate<A>(std::fma(x[i] - m, alpha, b), slope);
+}
+
+// Returns sum g and sum g * (x - m) with g = dy * act'(pre).
+template <Act A, typename T>
+void plane_grad_sums(const T* x, const T* gy, int64_t M, T m, T alpha, T b, T slope, double& sum_g,
+                     double& sum_gd) {
+  using V = Vec<T>;
+  constexpr int64_t W = V::size();
+  const V vm(m), va(alpha), vb(b), vs(slope);
+  sum_g = sum_gd = 0;
+  for (int64_t c0 = 0; c0 < M; c0 += kChunk) {
+    const int64_t c1 = std::min(M, c0 + kChunk);
+    V g0(T(0)), g1(T(0)), d0(T(0)), d1(T(0));
+    int64_t i = c0;
+    for (; i + 2 * W <= c1; i += 2 * W) {
+      const V xa = V::loadu(x + i) - vm, xb = V::loadu(x + i + W) - vm;
+      const V ga = act_grad<A>(V::loadu(gy + i), at::vec::fmadd(xa, va, vb), vs);
+      const V gb = act_grad<A>(V::loadu(gy + i + W), at::vec::fmadd(xb, va, vb), vs);
+      g0 = g0 + ga;
+      g1 = g1 + gb;
+      d0 = at::vec::fmadd(ga, xa, d0);
+      d1 = at::vec::fmadd(gb, xb, d1);
+    }
+    for (; i + W <= c1; i += W) {
+      const V xa = V::loadu(x + i) - vm;
+      const V ga = act_grad<A>(V::loadu(gy + i), at::vec::fmadd(xa, va, vb), vs);
+      g0 = g0 + ga;
+      d0 = at::vec::fmadd(ga, xa, d0);
+    }
+    T sg = hsum<T>(g0 + g1), sd = hsum<T>(d0 + d1);
+    for (; i < c1; ++i) {
+      const T d = x[i] - m;
+      const T g = act_grad<A>(gy[i], std::fma(d, alpha, b), slope);
+      sg += g;
+      sd += g * d;
+    }
+    sum_g += sg;
+    sum_gd += sd;
+  }
+}
+
+// dx = alpha * g + (x - m) * k2 + k1   (gx may alias gy)
+template <Act A, typename T>
+void plane_grad_x(const T* x, const T* gy, T* gx, int64_t M, T m, T alpha, T b, T slope, T k1, T k2) {
+  using V = Vec<T>;
+  constexpr int64_t W = V::size();
+  const V vm(m), va(alpha), vb(b), vs(slope), vk1(k1), vk2(k2);
+  int64_t i = 0;
+  for (; i + W <= M; i += W) {
+    const V d = V::loadu(x + i) - vm;
+    const V g = act_grad<A>(V::loadu(gy + i), at::vec::fmadd(d, va, vb), vs);
+    at::vec::fmadd(va, g, at::vec::fmadd(d, vk2, vk1)).store(gx + i);
+  }
+  for (; i < M; ++i) {
+    const T d = x[i] - m;
+    const T g = act_grad<A>(gy[i], std::fma(d, alpha, b), slope);
+    gx[i] = std::fma(alpha, g, std::fma(d, k2, k1));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Planes of a contiguous (N, C, H, W) tensor. `io_t` is the tensor's dtype, `T` the compute type
+// (float for float/half/bfloat16, double for double).
+
+template <typename io_t>
+using compute_t = std::conditional_t<std::is_same_v<io_t, double>, double, float>;
+
+// Converts a plane to the compute type, or uses it in place when it already is.
+template <typename io_t>
+const compute_t<io_t>* as_compute(const io_t* p, int64_t M, std::vector<compute_t<io_t>>& buf) {
+  if constexpr (std::is_same_v<io_t, compute_t<io_t>>) {
+    return p;
+  } else {
+    buf.resize(static_cast<size_t>(M));
+    at::vec::convert(p, buf.data(), M);
+    return buf.data();
+  }
+}
+
+struct Affine {  // per-plane scale and shift, contiguous (N, C) of the compute type, or null
+  const void* scale;
+  const void* shift;
+};
+
+template <typename T>
+inline T scale_at(const Affine& a, int64_t p) {
+  return a.scale ? static_cast<const T*>(a.scale)[p] : T(1);
+}
+template <typename T>
+inline T shift_at(const Affine& a, int64_t p) {
+  return a.shift ? static_cast<const T*>(a.shift)[p] : T(0);
+}
+
+template <Act A, typename io_t>
+void forward_nchw(const io_t* x, io_t* y, int64_t P, int64_t M, Affine aff, double eps, double slope,
+                  compute_t<io_t>* mean, compute_t<io_t>* rstd) {
+  using T = compute_t<io_t>;
+  at::parallel_for(0, P, 1, [&](int64_t begin, int64_t end) {
+    std::vector<T> xbuf, ybuf;
+    for (int64_t p = begin; p < end; ++p) {
+      const T* xp = as_compute(x + p * M, M, xbuf);
+      T m, r;
+      plane_stats(xp, M, eps, m, r);
+      mean[p] = m;
+      rstd[p] = r;
+      const T alpha = scale_at<T>(aff, p) * r;
+      if constexpr (std::is_same_v<io_t, T>) {
+        plane_write<A>(xp, y + p * M, M, m, alpha, shift_at<T>(aff, p), T(slope));
+      } else {
+        ybuf.resize(static_cast<size_t>(M));
+        plane_write<A>(xp, ybuf.data(), M, m, alpha, shift_at<T>(aff, p), T(slope));
+        at::vec::convert(ybuf.data(), y + p * M, M);
+      }
+    }
+  });
+}
+
+template <Act A, typename io_t>
+void backward_nchw(const io_t* gy, const io_t* x, io_t* gx, int64_t P, int64_t M, const compute_t<io_t>* mean,
+                   const compute_t<io_t>* rstd, Affine aff, double slope, compute_t<io_t>* gscale,
+                   compute_t<io_t>* gshift) {
+  using T = compute_t<io_t>;
+  at::parallel_for(0, P, 1, [&](int64_t begin, int64_t end) {
+    std::vector<T> xbuf, gbuf;
+    for (int64_t p = begin; p < end; ++p) {
+      const T* xp = as_compute(x + p * M, M, xbuf);
+      const T* gp = as_compute(gy + p * M, M, gbuf);
+      const T m = mean[p], r = rstd[p], a = scale_at<T>(aff, p), b = shift_at<T>(aff, p);
+      const T alpha = a * r;
+      double sum_g, sum_gd;
+      plane_grad_sums<A>(xp, gp, M, m, alpha, b, T(slope), sum_g, sum_gd);
+      const double sum_gxhat = sum_gd * r;
+      gshift[p] = static_cast<T>(sum_g);
+      gscale[p] = static_cast<T>(sum_gxhat);
+      const T k1 = static_cast<T>(-alpha * sum_g / static_cast<double>(M));
+      const T k2 = static_cast<T>(-alpha * r * sum_gxhat / static_cast<double>(M));
+      if constexpr (std::is_same_v<io_t, T>) {
+        plane_grad_x<A>(xp, gp, gx + p * M, M, m, alpha, b, T(slope), k1, k2);
+      } else {
+        // gbuf already holds dy in float: overwrite it with dx, then convert out
+        plane_grad_x<A>(xp, gp, gbuf.data(), M, m, alpha, b, T(slope), k1, k2);
+        at::vec::convert(gbuf.data(), gx + p * M, M);
+      }
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// channels_last: x[n] is an (HW, C) row-major matrix.
+//   stats: tasks own (n, block of rows); each keeps C-wide partial sums (float32 vectors per
+//          row block, double across blocks), reduced in a fixed order (deterministic)
+//   write: tasks own (n, block of rows); row r: y[r, :] = act((x[r, :] - mean) * alpha + shift)
+
+constexpr int64_t kRowBlock = 256;
+
+template <typename io_t>
+struct NhwcPlan {
+  int64_t N, C, HW, blocks;  // blocks of kRowBlock rows per sample
+};
+
+// sums[(n * blocks + blk) * C + c] += f over the rows of that block
+template <typename io_t, typename F>
+void nhwc_block_sums(const io_t* x, const NhwcPlan<io_t>& pl, double* sums, F&& row_fn) {
+  using T = compute_t<io_t>;
+  at::parallel_for(0, pl.N * pl.blocks, 1, [&](int64_t begin, int64_t end) {
+    std::vector<T> acc(static_cast<size_t>(pl.C)), row;
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t n = t / pl.blocks, blk = t % pl.blocks;
+      const int64_t r0 = blk * kRowBlock, r1 = std::min(pl.HW, r0 + kRowBlock);
+      std::fill(acc.begin(), acc.end(), T(0));
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* xr = as_compute(x + (n * pl.HW + r) * pl.C, pl.C, row);
+        row_fn(n, xr, acc.data());
+      }
+      double* out = sums + t * pl.C;
+      for (int64_t c = 0; c < pl.C; ++c) out[c] = acc[c];
+    }
+  });
+}
+
+// per (n, c): the sum over the row blocks, in block order
+inline void reduce_blocks(const std::vector<double>& parts, int64_t N, int64_t blocks, int64_t C,
+                          std::vector<double>& out) {
+  out.assign(static_cast<size_t>(N * C), 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t b = 0; b < blocks; ++b)
+      for (int64_t c = 0; c < C; ++c) out[n * C + c] += parts[(n * blocks + b) * C + c];
+}
+
+template <typename T>
+inline void row_add(const T* xr, T* acc, int64_t C) {
+  using V = Vec<T>;
+  int64_t c = 0;
+  for (; c + V::size() <= C; c += V::size()) (V::loadu(acc + c) + V::loadu(xr + c)).store(acc + c);
+  for (; c < C; ++c) acc[c] += xr[c];
+}
+
+template <typename T>
+inline void row_add_sq_dev(const T* xr, const T* m, T* acc, int64_t C) {
+  using V = Vec<T>;
+  int64_t c = 0;
+  for (; c + V::size() <= C; c += V::size()) {
+    const V d = V::loadu(xr + c) - V::loadu(m + c);
+    at::vec::fmadd(d, d, V::loadu(acc + c)).store(acc + c);
+  }
+  for (; c < C; ++c) {
+    const T d = xr[c] - m[c];
+    acc[c] += d * d;
+  }
+}
+
+template <Act A, typename io_t>
+void forward_nhwc(const io_t* x, io_t* y, int64_t N, int64_t C, int64_t HW, Affine aff, double eps, double slope,
+                  compute_t<io_t>* mean, compute_t<io_t>* rstd) {
+  using T = compute_t<io_t>;
+  const NhwcPlan<io_t> pl{N, C, HW, (HW + kRowBlock - 1) / kRowBlock};
+  std::vector<double> parts(static_cast<size_t>(N * pl.blocks * C)), tot;
+  nhwc_block_sums(x, pl, parts.data(), [&](int64_t, const T* xr, T* acc) { row_add(xr, acc, C); });
+  reduce_blocks(parts, N, pl.blocks, C, tot);
+  for (int64_t p = 0; p < N * C; ++p) mean[p] = static_cast<T>(tot[p] / static_cast<double>(HW));
+  // Second pass over the sample for the deviations (x[n] is not cache-resident here, but the
+  // two-pass variance is what keeps large means exact).
+  nhwc_block_sums(x, pl, parts.data(),
+                  [&](int64_t n, const T* xr, T* acc) { row_add_sq_dev(xr, mean + n * C, acc, C); });
+  reduce_blocks(parts, N, pl.blocks, C, tot);
+  std::vector<T> alpha(static_cast<size_t>(N * C)), shift(static_cast<size_t>(N * C));
+  for (int64_t p = 0; p < N * C; ++p) {
+    rstd[p] = static_cast<T>(1.0 / std::sqrt(tot[p] / static_cast<double>(HW) + eps));
+    alpha[p] = scale_at<T>(aff, p) * rstd[p];
+    shift[p] = shift_at<T>(aff, p);
+  }
+  using V = Vec<T>;
+  const V vs(static_cast<T>(slope));
+  const T ts = static_cast<T>(slope);
+  at::parallel_for(0, N * pl.blocks, 1, [&](int64_t begin, int64_t end) {
+    std::vector<T> row, out(static_cast<size_t>(C));
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t n = t / pl.blocks, r0 = (t % pl.blocks) * kRowBlock, r1 = std::min(HW, r0 + kRowBlock);
+      const T *m = mean + n * C, *a = alpha.data() + n * C, *b = shift.data() + n * C;
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* xr = as_compute(x + (n * HW + r) * C, C, row);
+        T* yr = std::is_same_v<io_t, T> ? reinterpret_cast<T*>(y + (n * HW + r) * C) : out.data();
+        int64_t c = 0;
+        for (; c + V::size() <= C; c += V::size())
+          activate<A>(at::vec::fmadd(V::loadu(xr + c) - V::loadu(m + c), V::loadu(a + c), V::loadu(b + c)), vs)
+              .store(yr + c);
+        for (; c < C; ++c) yr[c] = activate<A>(std::fma(xr[c] - m[c], a[c], b[c]), ts);
+        if constexpr (!std::is_same_v<io_t, T>) at::vec::convert(out.data(), y + (n * HW + r) * C, C);
+      }
+    }
+  });
+}
+
+template <Act A, typename io_t>
+void backward_nhwc(const io_t* gy, const io_t* x, io_t* gx, int64_t N, int64_t C, int64_t HW,
+                   const compute_t<io_t>* mean, const compute_t<io_t>* rstd, Affine aff, double slope,
+                   compute_t<io_t>* gscale, compute_t<io_t>* gshift) {
+  using T = compute_t<io_t>;
+  using V = Vec<T>;
+  const int64_t blocks = (HW + kRowBlock - 1) / kRowBlock;
+  std::vector<T> alpha(static_cast<size_t>(N * C)), shift(static_cast<size_t>(N * C));
+  for (int64_t p = 0; p < N * C; ++p) {
+    alpha[p] = scale_at<T>(aff, p) * rstd[p];
+    shift[p] = shift_at<T>(aff, p);
+  }
+  const V vs(static_cast<T>(slope));
+  const T ts = static_cast<T>(slope);
+  // pass 1: per block, sum g and sum g * (x - mean) per channel
+  std::vector<double> parts_g(static_cast<size_t>(N * blocks * C)), parts_gd(parts_g.size());
+  at::parallel_for(0, N * blocks, 1, [&](int64_t begin, int64_t end) {
+    std::vector<T> xrow, grow, sg(static_cast<size_t>(C)), sd(static_cast<size_t>(C));
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t n = t / blocks, r0 = (t % blocks) * kRowBlock, r1 = std::min(HW, r0 + kRowBlock);
+      const T *m = mean + n * C, *a = alpha.data() + n * C, *b = shift.data() + n * C;
+      std::fill(sg.begin(), sg.end(), T(0));
+      std::fill(sd.begin(), sd.end(), T(0));
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* xr = as_compute(x + (n * HW + r) * C, C, xrow);
+        const T* gr = as_compute(gy + (n * HW + r) * C, C, grow);
+        int64_t c = 0;
+        for (; c + V::size() <= C; c += V::size()) {
+          const V d = V::loadu(xr + c) - V::loadu(m + c);
+          const V g = act_grad<A>(V::loadu(gr + c), at::vec::fmadd(d, V::loadu(a + c), V::loadu(b + c)), vs);
+          (V::loadu(sg.data() + c) + g).store(sg.data() + c);
+          at::vec::fmadd(g, d, V::loadu(sd.data() + c)).store(sd.data() + c);
+        }
+        for (; c < C; ++c) {
+          const T d = xr[c] - m[c];
+          const T g = act_grad<A>(gr[c], std::fma(d, a[c], b[c]), ts);
+          sg[c] += g;
+          sd[c] += g * d;
+        }
+      }
+      for (int64_t c = 0; c < C; ++c) {
+        parts_g[t * C + c] = sg[c];
+        parts_gd[t * C + c] = sd[c];
+      }
+    }
+  });
+  std::vector<double> sum_g, sum_gd;
+  reduce_blocks(parts_g, N, blocks, C, sum_g);
+  reduce_blocks(parts_gd, N, blocks, C, sum_gd);
+  std::vector<T> k1(static_cast<size_t>(N * C)), k2(static_cast<size_t>(N * C));
+  for (int64_t p = 0; p < N * C; ++p) {
+    const double sum_gxhat = sum_gd[p] * rstd[p];
+    gshift[p] = static_cast<T>(sum_g[p]);
+    gscale[p] = static_cast<T>(sum_gxhat);
+    k1[p] = static_cast<T>(-alpha[p] * sum_g[p] / static_cast<double>(HW));
+    k2[p] = static_cast<T>(-alpha[p] * rstd[p] * sum_gxhat / static_cast<double>(HW));
+  }
+  // pass 2: dx
+  at::parallel_for(0, N * blocks, 1, [&](int64_t begin, int64_t end) {
+    std::vector<T> xrow, grow, out(static_cast<size_t>(C));
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t n = t / blocks, r0 = (t % blocks) * kRowBlock, r1 = std::min(HW, r0 + kRowBlock);
+      const T *m = mean + n * C, *a = alpha.data() + n * C, *b = shift.data() + n * C;
+      const T *q1 = k1.data() + n * C, *q2 = k2.data() + n * C;
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* xr = as_compute(x + (n * HW + r) * C, C, xrow);
+        const T* gr = as_compute(gy + (n * HW + r) * C, C, grow);
+        T* dr = std::is_same_v<io_t, T> ? reinterpret_cast<T*>(gx + (n * HW + r) * C) : out.data();
+        int64_t c = 0;
+        for (; c + V::size() <= C; c += V::size()) {
+          const V d = V::loadu(xr + c) - V::loadu(m + c);
+          const V va = V::loadu(a + c);
+          const V g = act_grad<A>(V::loadu(gr + c), at::vec::fmadd(d, va, V::loadu(b + c)), vs);
+          at::vec::fmadd(va, g, at::vec::fmadd(d, V::loadu(q2 + c), V::loadu(q1 + c))).store(dr + c);
+        }
+        for (; c < C; ++c) {
+          const T d = xr[c] - m[c];
+          const T g = act_grad<A>(gr[c], std::fma(d, a[c], b[c]), ts);
+          dr[c] = std::fma(a[c], g, std::fma(d, q2[c], q1[c]));
+        }
+        if constexpr (!std::is_same_v<io_t, T>) at::vec::convert(out.data(), gx + (n * HW + r) * C, C);
+      }
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ops.
+
+template <typename F>
+void dispatch_act(Act act, F&& f) {
+  switch (act) {
+    case Act::kNone: f(std::integral_constant<Act, Act::kNone>{}); break;
+    case Act::kRelu: f(std::integral_constant<Act, Act::kRelu>{}); break;
+    case Act::kLeakyRelu: f(std::integral_constant<Act, Act::kLeakyRelu>{}); break;
+  }
+}
+
+enum class Layout { kNchw, kNhwc };
+
+// The output takes x's layout (as torch.empty_like does, which the fake kernel uses); the kernel
+// runs on an NCHW or NHWC view of the inputs, copying where x is neither.
+inline Layout layout_of(const at::Tensor& out) {
+  if (out.is_contiguous()) return Layout::kNchw;
+  if (out.is_contiguous(at::MemoryFormat::ChannelsLast)) return Layout::kNhwc;
+  return Layout::kNchw;  // other layouts: computed contiguous and copied into `out`
+}
+
+inline at::Tensor in_layout(const at::Tensor& t, Layout l) {
+  return l == Layout::kNhwc ? t.contiguous(at::MemoryFormat::ChannelsLast) : t.contiguous();
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_cpu(const at::Tensor& x,
+                                                                 const c10::optional<at::Tensor>& scale,
+                                                                 const c10::optional<at::Tensor>& shift, double eps,
+                                                                 c10::string_view activation, double negative_slope) {
+  const char* op = "instance_norm";
+  check_x(x, op);
+  check_per_plane(scale, x, op, "scale");
+  check_per_plane(shift, x, op, "shift");
+  check_eps(eps, op);
+  const Act act = parse_activation(activation, op);
+  const auto acc = acc_type(x.scalar_type());
+  const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  auto out = at::empty_like(x);
+  auto mean = at::empty({N, C}, x.options().dtype(acc));
+  auto rstd = at::empty({N, C}, x.options().dtype(acc));
+  if (out.numel() == 0) {
+    // N = 0 or C = 0: nothing to do; H*W = 0: no statistics (NaN, as a mean over nothing is)
+    mean.fill_(NAN);
+    rstd.fill_(NAN);
+    return {out, mean, rstd};
+  }
+  cpu::advise_huge_pages(out.mutable_data_ptr(), out.nbytes());
+  const Layout layout = layout_of(out);
+  const auto xc = in_layout(x, layout);
+  at::Tensor y = out.strides() == xc.strides() ? out : at::empty_like(xc);
+  const auto sc = per_plane_acc(scale, acc), sh = per_plane_acc(shift, acc);
+  const Affine aff{sc.defined() ? sc.const_data_ptr() : nullptr, sh.defined() ? sh.const_data_ptr() : nullptr};
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "genfast::instance_norm", [&] {
+    using T = compute_t<scalar_t>;
+    dispatch_act(act, [&](auto a) {
+      constexpr Act A = decltype(a)::value;
+      if (layout == Layout::kNhwc) {
+        forward_nhwc<A, scalar_t>(xc.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(), N, C, HW, aff,
+                                  eps, negative_slope, mean.mutable_data_ptr<T>(), rstd.mutable_data_ptr<T>());
+      } else {
+        forward_nchw<A, scalar_t>(xc.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(), N * C, HW, aff,
+                                  eps, negative_slope, mean.mutable_data_ptr<T>(), rstd.mutable_data_ptr<T>());
+      }
+    });
+  });
+  if (!y.is_same(out)) out.copy_(y);
+  return {out, mean, rstd};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_backward_cpu(
+    const at::Tensor& grad, const at::Tensor& x, const at::Tensor& mean, const at::Tensor& rstd,
+    const c10::optional<at::Tensor>& scale, const c10::optional<at::Tensor>& shift, double eps,
+    c10::string_view activation, double negative_slope) {
+  const char* op = "instance_norm_backward";
+  check_x(x, op);
+  TORCH_CHECK(grad.sizes() == x.sizes(), "genfast.", op, ": expected grad of shape ", x.sizes(),
+              " (the shape of x), got ", grad.sizes());
+  check_floating(grad, op, "grad");
+  check_same_device(x, "x", grad, "grad", op);
+  check_per_plane(mean, x, op, "mean");
+  check_per_plane(rstd, x, op, "rstd");
+  check_per_plane(scale, x, op, "scale");
+  check_per_plane(shift, x, op, "shift");
+  const Act act = parse_activation(activation, op);
+  const auto acc = acc_type(x.scalar_type());
+  const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  auto gx = at::empty_like(x);
+  auto gscale = at::zeros({N, C}, x.options().dtype(acc));
+  auto gshift = at::zeros({N, C}, x.options().dtype(acc));
+  if (gx.numel() == 0) return {gx, gscale, gshift};
+  cpu::advise_huge_pages(gx.mutable_data_ptr(), gx.nbytes());
+  const Layout layout = layout_of(gx);
+  const auto xc = in_layout(x, layout);
+  const auto gc = in_layout(grad.to(x.scalar_type()), layout);
+  at::Tensor dx = gx.strides() == xc.strides() ? gx : at::empty_like(xc);
+  const auto mc = mean.to(acc).contiguous(), rc = rstd.to(acc).contiguous();
+  const auto sc = per_plane_acc(scale, acc), sh = per_plane_acc(shift, acc);
+  const Affine aff{sc.defined() ? sc.const_data_ptr() : nullptr, sh.defined() ? sh.const_data_ptr() : nullptr};
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "genfast::instance_norm_backward", [&] {
+    using T = compute_t<scalar_t>;
+    dispatch_act(act, [&](auto a) {
+      constexpr Act A = decltype(a)::value;
+      if (layout == Layout::kNhwc) {
+        backward_nhwc<A, scalar_t>(gc.const_data_ptr<scalar_t>(), xc.const_data_ptr<scalar_t>(),
+                                   dx.mutable_data_ptr<scalar_t>(), N, C, HW, mc.const_data_ptr<T>(),
+                                   rc.const_data_ptr<T>(), aff, negative_slope, gscale.mutable_data_ptr<T>(),
+                                   gshift.mutable_data_ptr<T>());
+      } else {
+        backward_nchw<A, scalar_t>(gc.const_data_ptr<scalar_t>(), xc.const_data_ptr<scalar_t>(),
+                                   dx.mutable_data_ptr<scalar_t>(), N * C, HW, mc.const_data_ptr<T>(),
+                                   rc.const_data_ptr<T>(), aff, negative_slope, gscale.mutable_data_ptr<T>(),
+                                   gshift.mutable_data_ptr<T>());
+      }
+    });
+  });
+  if (!dx.is_same(gx)) gx.copy_(dx);
+  return {gx, gscale, gshift};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(genfast, CPU, m) {
+  m.impl("instance_norm", &instance_norm_cpu);
+  m.impl("instance_norm_backward", &instance_norm_backward_cpu);
+}
+
+}  // namespace genfast::instance_norm

@@ -1,0 +1,219 @@
+"""Fused instance norm + activation, plain and conditional (native: csrc/instance_norm/,
+reference: genfast/reference/instance_norm.py).
+
+Both public functions reduce to one native op that takes the affine part per (n, c) plane,
+scale and shift of shape (N, C): the plain op passes weight/bias expanded over N, the conditional
+op the style rows picked or blended per sample. Autograd of that expand / blend (plain torch ops)
+gives the weight, bias, gamma, beta and mixing-weight gradients; the native backward gives the
+gradient of x and of the (N, C) scale and shift in one fused pass.
+
+Double backward: genfast::instance_norm_backward has its own autograd, the vector-Jacobian
+product of the reference backward formula (differentiable torch ops that recompute the statistics
+from x), so gradient penalties (WGAN-GP, R1) through these layers get exact second derivatives.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import torch
+
+from genfast import _native
+
+# The module, not the function genfast.reference re-exports under the same name.
+ref = importlib.import_module("genfast.reference.instance_norm")
+
+ACTIVATIONS = ref.ACTIVATIONS
+
+
+def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _check_x(x, op: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"genfast.{op}: expected x to be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 4:
+        raise ValueError(f"genfast.{op}: expected x of shape (N, C, H, W), got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"genfast.{op}: expected x to be a floating-point tensor, got {x.dtype}")
+
+
+def _check_options(eps, activation, negative_slope, op: str) -> None:
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
+        raise ValueError(f"genfast.{op}: expected eps to be a number >= 0, got {eps!r}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"genfast.{op}: expected activation to be one of {ACTIVATIONS}, got {activation!r}")
+    if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)):
+        raise TypeError(f"genfast.{op}: expected negative_slope to be a number, got {negative_slope!r}")
+
+
+def _check_param(t, shape: tuple, x: torch.Tensor, op: str, name: str) -> None:
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"genfast.{op}: expected {name} to be a torch.Tensor, got {type(t).__name__}")
+    if tuple(t.shape) != shape:
+        raise ValueError(f"genfast.{op}: expected {name} of shape {shape} to match x of shape {tuple(x.shape)}, "
+                         f"got shape {tuple(t.shape)}")
+    if not t.is_floating_point():
+        raise TypeError(f"genfast.{op}: expected {name} to be a floating-point tensor, got {t.dtype}")
+    if t.device != x.device:
+        raise ValueError(f"genfast.{op}: expected {name} on x's device ({x.device}), got {t.device}")
+
+
+def instance_norm(x: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None, *,
+                  eps: float = 1e-5, activation: str = "none", negative_slope: float = 0.01,
+                  impl: str = "auto") -> torch.Tensor:
+    """Instance normalisation of each (n, c) plane over H*W, then weight/bias and the activation.
+
+    Args:
+        x: (N, C, H, W), float32/float64/float16/bfloat16, any layout (contiguous and
+            channels_last run natively; the output keeps x's layout).
+        weight, bias: (C,) or None (no scale / no shift).
+        eps: added to the biased variance.
+        activation: "none", "relu" or "leaky_relu" (with `negative_slope`).
+        impl: "auto" | "native" | "reference" (see genfast._native).
+
+    Unlike torch.nn.functional.instance_norm, H*W = 1 is allowed (the output is act(bias)).
+    """
+    op = "instance_norm"
+    _check_x(x, op)
+    _check_options(eps, activation, negative_slope, op)
+    n, c = x.shape[:2]
+    if weight is not None:
+        _check_param(weight, (c,), x, op, "weight")
+    if bias is not None:
+        _check_param(bias, (c,), x, op, "bias")
+    if _native.resolve(op, impl, x.device):
+        acc = _acc_dtype(x.dtype)
+        scale = None if weight is None else weight.to(acc).reshape(1, c).expand(n, c)
+        shift = None if bias is None else bias.to(acc).reshape(1, c).expand(n, c)
+        y, _, _ = torch.ops.genfast.instance_norm(x, scale, shift, float(eps), activation, float(negative_slope))
+        return y
+    return ref.instance_norm(x, weight, bias, eps, activation, negative_slope)
+
+
+def _check_style(style, n: int, num_styles: int, x: torch.Tensor, op: str) -> None:
+    if not isinstance(style, torch.Tensor):
+        raise TypeError(f"genfast.{op}: expected style to be a torch.Tensor, got {type(style).__name__}")
+    if style.device != x.device:
+        raise ValueError(f"genfast.{op}: expected style on x's device ({x.device}), got {style.device}")
+    if style.dtype in (torch.int64, torch.int32):
+        if tuple(style.shape) != (n,):
+            raise ValueError(f"genfast.{op}: expected style indices of shape ({n},) (one per sample of x), "
+                             f"got shape {tuple(style.shape)}")
+        # A data-dependent check (one host sync): skipped while tracing, where index_select's own
+        # bounds check still fails loudly.
+        if n and not torch.compiler.is_compiling() and bool(((style < 0) | (style >= num_styles)).any()):
+            raise IndexError(f"genfast.{op}: style index out of range: expected indices in [0, {num_styles}) "
+                             f"for {num_styles} styles, got min {int(style.min())}, max {int(style.max())}")
+    elif style.is_floating_point():
+        if tuple(style.shape) != (n, num_styles):
+            raise ValueError(f"genfast.{op}: expected style mixing weights of shape ({n}, {num_styles}) "
+                             f"(N samples by S styles), got shape {tuple(style.shape)}")
+    else:
+        raise TypeError(f"genfast.{op}: expected style to be int64 indices of shape (N,) or floating-point "
+                        f"mixing weights of shape (N, S), got {style.dtype}")
+
+
+def conditional_instance_norm(x: torch.Tensor, style: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, *,
+                              eps: float = 1e-5, activation: str = "none", negative_slope: float = 0.01,
+                              impl: str = "auto") -> torch.Tensor:
+    """Conditional instance norm (Dumoulin et al.): per-sample scale and shift from style tables.
+
+    Args:
+        x: (N, C, H, W).
+        style: int64 (N,) style indices, or floating (N, S) mixing weights (each sample's scale
+            and shift are then the weighted sums of the style rows; gradients flow to the weights).
+        gamma, beta: (S, C) scale and shift tables, one row per style.
+        eps, activation, negative_slope, impl: as in instance_norm.
+    """
+    op = "conditional_instance_norm"
+    _check_x(x, op)
+    _check_options(eps, activation, negative_slope, op)
+    n, c = x.shape[:2]
+    if not isinstance(gamma, torch.Tensor) or gamma.dim() != 2 or gamma.shape[1] != c:
+        shape = tuple(gamma.shape) if isinstance(gamma, torch.Tensor) else type(gamma).__name__
+        raise ValueError(f"genfast.{op}: expected gamma of shape (S, {c}) (S styles, C = {c} channels of x), "
+                         f"got {shape}")
+    num_styles = gamma.shape[0]
+    _check_param(gamma, (num_styles, c), x, op, "gamma")
+    _check_param(beta, (num_styles, c), x, op, "beta")
+    _check_style(style, n, num_styles, x, op)
+    if _native.resolve("instance_norm", impl, x.device):
+        acc = _acc_dtype(x.dtype)
+        scale, shift = ref.style_affine(style, gamma.to(acc), beta.to(acc))
+        y, _, _ = torch.ops.genfast.instance_norm(x, scale, shift, float(eps), activation, float(negative_slope))
+        return y
+    return ref.conditional_instance_norm(x, style, gamma, beta, eps, activation, negative_slope)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fake (meta) kernels and autograd, registered when the native library is loaded.
+
+def _register() -> None:
+    @torch.library.register_fake("genfast::instance_norm")
+    def _(x, scale, shift, eps, activation, negative_slope):
+        n, c = x.shape[:2]
+        acc = _acc_dtype(x.dtype)
+        return torch.empty_like(x), x.new_empty((n, c), dtype=acc), x.new_empty((n, c), dtype=acc)
+
+    @torch.library.register_fake("genfast::instance_norm_backward")
+    def _(grad, x, mean, rstd, scale, shift, eps, activation, negative_slope):
+        n, c = x.shape[:2]
+        acc = _acc_dtype(x.dtype)
+        return torch.empty_like(x), x.new_empty((n, c), dtype=acc), x.new_empty((n, c), dtype=acc)
+
+    def forward_setup(ctx, inputs, output):
+        x, scale, shift, eps, activation, negative_slope = inputs
+        _, mean, rstd = output
+        ctx.mark_non_differentiable(mean, rstd)
+        ctx.save_for_backward(x, mean, rstd, scale, shift)
+        ctx.args = (eps, activation, negative_slope)
+
+    def forward_backward(ctx, grad, _grad_mean, _grad_rstd):
+        x, mean, rstd, scale, shift = ctx.saved_tensors
+        grad_x, grad_scale, grad_shift = torch.ops.genfast.instance_norm_backward(
+            grad, x, mean, rstd, scale, shift, *ctx.args)
+        return (grad_x if ctx.needs_input_grad[0] else None,
+                grad_scale.to(scale.dtype) if ctx.needs_input_grad[1] else None,
+                grad_shift.to(shift.dtype) if ctx.needs_input_grad[2] else None,
+                None, None, None)
+
+    torch.library.register_autograd("genfast::instance_norm", forward_backward, setup_context=forward_setup)
+
+    # The backward's own derivative: the VJP of the reference backward formula, which recomputes
+    # mean and rstd from x, so the x slot carries the whole derivative and mean/rstd get none
+    # (they are non-differentiable outputs of the forward).
+    def backward_setup(ctx, inputs, output):
+        grad, x, mean, rstd, scale, shift, eps, activation, negative_slope = inputs
+        ctx.save_for_backward(grad, x, scale, shift)
+        ctx.args = (eps, activation, negative_slope)
+
+    def backward_backward(ctx, gg_x, gg_scale, gg_shift):
+        grad, x, scale, shift = ctx.saved_tensors
+        eps, activation, negative_slope = ctx.args
+        has_scale, has_shift = scale is not None, shift is not None
+        primals = [grad, x] + ([scale] if has_scale else []) + ([shift] if has_shift else [])
+
+        def f(grad, x, *params):
+            s = params[0] if has_scale else None
+            b = params[-1] if has_shift else None
+            return ref.instance_norm_backward(grad, x, s, b, eps, activation, negative_slope)
+
+        outs, vjp = torch.func.vjp(f, *primals)
+        cot = tuple(torch.zeros_like(o) if g is None else g.to(o.dtype) for o, g in zip(outs, (gg_x, gg_scale, gg_shift)))
+        grads = list(vjp(cot))
+        g_grad, g_x = grads[0], grads[1]
+        g_scale = grads[2] if has_scale else None
+        g_shift = grads[-1] if has_shift else None
+        return g_grad, g_x, None, None, g_scale, g_shift, None, None, None
+
+    torch.library.register_autograd("genfast::instance_norm_backward", backward_backward,
+                                    setup_context=backward_setup)
+
+
+OPS = ("instance_norm", "instance_norm_backward")
+
+if _native.load_error() is None:
+    _register()
+    _native.precompute(OPS)
