@@ -23,12 +23,13 @@ TORCH_LIBRARY(genfast, m) {
 
   // ---- instance_norm: per-(n, c) plane normalisation over H*W, then x_hat * scale + shift and an
   // activation ("none", "relu", "leaky_relu"). scale and shift are (N, C) (the public API expands
-  // weight/bias or blends style rows into them). Returns (y, mean, rstd); mean and rstd (N, C),
-  // float32 (float64 for float64 x), are kept for the backward.
+  // weight/bias or blends style rows into them). Returns (y, mean, rstd), kept for the backward:
+  // mean (N, C) float64 (a float32 mean of values near 1e4 would be off by 5e-4 std), rstd (N, C)
+  // float32 (float64 for float64 x).
   m.def(
       "instance_norm(Tensor x, Tensor? scale, Tensor? shift, float eps, str activation, "
       "float negative_slope) -> (Tensor, Tensor, Tensor)");
-  // Returns (grad_x, grad_scale, grad_shift), the last two (N, C) in mean's dtype. eps is not used
+  // Returns (grad_x, grad_scale, grad_shift), the last two (N, C) in rstd's dtype. eps is not used
   // by the kernels; the op's own autograd (double backward) recomputes the statistics from x.
   m.def(
       "instance_norm_backward(Tensor grad, Tensor x, Tensor mean, Tensor rstd, Tensor? scale, "

@@ -2,7 +2,8 @@
 //
 // One task per (n, c) plane of a contiguous x (at::parallel_for over N*C planes). A plane is read
 // from memory once; the later passes find it in L2/L3 (256 KB at 256x256 float32):
-//   forward   pass 1 sum -> mean; pass 2 sum (x - mean)^2 (two-pass: exact for large means);
+//   forward   pass 1 sum -> mean (kept in float64); pass 2 sum (x - mean)^2 (two-pass: exact for
+//             large means);
 //             pass 3 y = act((x - mean) * alpha + shift)
 //   backward  pass 1 sum g and sum g * (x - mean); pass 2 dx
 // Sums run in float32 vectors over chunks of kChunk elements and the chunk sums add up in double,
@@ -89,24 +90,27 @@ inline T act_grad(T gy, T pre, T slope) {
 // ---------------------------------------------------------------------------------------------
 // One contiguous plane of M elements.
 
+// sum (x - pivot): summing deviations from a value of the plane keeps the float32 partial sums
+// small when the mean is large (1e4 +- 1 would otherwise round every partial sum to ~0.1).
 template <typename T>
-double plane_sum(const T* x, int64_t M) {
+double plane_sum(const T* x, int64_t M, T pivot) {
   using V = Vec<T>;
   constexpr int64_t W = V::size();
+  const V vp(pivot);
   double total = 0;
   for (int64_t c0 = 0; c0 < M; c0 += kChunk) {
     const int64_t c1 = std::min(M, c0 + kChunk);
     V a0(T(0)), a1(T(0)), a2(T(0)), a3(T(0));
     int64_t i = c0;
     for (; i + 4 * W <= c1; i += 4 * W) {
-      a0 = a0 + V::loadu(x + i);
-      a1 = a1 + V::loadu(x + i + W);
-      a2 = a2 + V::loadu(x + i + 2 * W);
-      a3 = a3 + V::loadu(x + i + 3 * W);
+      a0 = a0 + (V::loadu(x + i) - vp);
+      a1 = a1 + (V::loadu(x + i + W) - vp);
+      a2 = a2 + (V::loadu(x + i + 2 * W) - vp);
+      a3 = a3 + (V::loadu(x + i + 3 * W) - vp);
     }
-    for (; i + W <= c1; i += W) a0 = a0 + V::loadu(x + i);
+    for (; i + W <= c1; i += W) a0 = a0 + (V::loadu(x + i) - vp);
     T s = hsum<T>((a0 + a1) + (a2 + a3));
-    for (; i < c1; ++i) s += x[i];
+    for (; i < c1; ++i) s += x[i] - pivot;
     total += s;
   }
   return total;
@@ -148,11 +152,20 @@ double plane_sq_dev(const T* x, int64_t M, T m) {
 }
 
 template <typename T>
-void plane_stats(const T* x, int64_t M, double eps, T& mean, T& rstd) {
-  mean = static_cast<T>(plane_sum(x, M) / static_cast<double>(M));
-  const double var = plane_sq_dev(x, M, mean) / static_cast<double>(M);
+void plane_stats(const T* x, int64_t M, double eps, double& mean, T& rstd) {
+  mean = static_cast<double>(x[0]) + plane_sum(x, M, x[0]) / static_cast<double>(M);
+  const double var = plane_sq_dev(x, M, static_cast<T>(mean)) / static_cast<double>(M);
   rstd = static_cast<T>(1.0 / std::sqrt(var + eps));
 }
+
+// The mean as hi + lo in the compute type. With a large mean (1e4 +- 1 in float32) a float mean
+// alone is off by up to half an ulp of 1e4, 5e-4 standard deviations in every output; so the
+// kernels subtract hi (exact for values near it) and fold lo into the per-plane constants.
+template <typename T>
+struct SplitMean {
+  T hi, lo;
+  explicit SplitMean(double m) : hi(static_cast<T>(m)), lo(static_cast<T>(m - static_cast<double>(hi))) {}
+};
 
 template <Act A, typename T>
 void plane_write(const T* x, T* y, int64_t M, T m, T alpha, T b, T slope) {
@@ -257,22 +270,23 @@ inline T shift_at(const Affine& a, int64_t p) {
 
 template <Act A, typename io_t>
 void forward_nchw(const io_t* x, io_t* y, int64_t P, int64_t M, Affine aff, double eps, double slope,
-                  compute_t<io_t>* mean, compute_t<io_t>* rstd) {
+                  double* mean, compute_t<io_t>* rstd) {
   using T = compute_t<io_t>;
   at::parallel_for(0, P, 1, [&](int64_t begin, int64_t end) {
     std::vector<T> xbuf, ybuf;
     for (int64_t p = begin; p < end; ++p) {
       const T* xp = as_compute(x + p * M, M, xbuf);
-      T m, r;
-      plane_stats(xp, M, eps, m, r);
-      mean[p] = m;
+      T r;
+      plane_stats(xp, M, eps, mean[p], r);
       rstd[p] = r;
+      const SplitMean<T> m(mean[p]);
       const T alpha = scale_at<T>(aff, p) * r;
+      const T b = shift_at<T>(aff, p) - m.lo * alpha;
       if constexpr (std::is_same_v<io_t, T>) {
-        plane_write<A>(xp, y + p * M, M, m, alpha, shift_at<T>(aff, p), T(slope));
+        plane_write<A>(xp, y + p * M, M, m.hi, alpha, b, T(slope));
       } else {
         ybuf.resize(static_cast<size_t>(M));
-        plane_write<A>(xp, ybuf.data(), M, m, alpha, shift_at<T>(aff, p), T(slope));
+        plane_write<A>(xp, ybuf.data(), M, m.hi, alpha, b, T(slope));
         at::vec::convert(ybuf.data(), y + p * M, M);
       }
     }
@@ -280,7 +294,7 @@ void forward_nchw(const io_t* x, io_t* y, int64_t P, int64_t M, Affine aff, doub
 }
 
 template <Act A, typename io_t>
-void backward_nchw(const io_t* gy, const io_t* x, io_t* gx, int64_t P, int64_t M, const compute_t<io_t>* mean,
+void backward_nchw(const io_t* gy, const io_t* x, io_t* gx, int64_t P, int64_t M, const double* mean,
                    const compute_t<io_t>* rstd, Affine aff, double slope, compute_t<io_t>* gscale,
                    compute_t<io_t>* gshift) {
   using T = compute_t<io_t>;
@@ -289,20 +303,22 @@ void backward_nchw(const io_t* gy, const io_t* x, io_t* gx, int64_t P, int64_t M
     for (int64_t p = begin; p < end; ++p) {
       const T* xp = as_compute(x + p * M, M, xbuf);
       const T* gp = as_compute(gy + p * M, M, gbuf);
-      const T m = mean[p], r = rstd[p], a = scale_at<T>(aff, p), b = shift_at<T>(aff, p);
-      const T alpha = a * r;
+      const SplitMean<T> m(mean[p]);
+      const T r = rstd[p], alpha = scale_at<T>(aff, p) * r;
+      const T b = shift_at<T>(aff, p) - m.lo * alpha;
       double sum_g, sum_gd;
-      plane_grad_sums<A>(xp, gp, M, m, alpha, b, T(slope), sum_g, sum_gd);
+      plane_grad_sums<A>(xp, gp, M, m.hi, alpha, b, T(slope), sum_g, sum_gd);
+      sum_gd -= static_cast<double>(m.lo) * sum_g;  // the sums used x - hi; x - mean = x - hi - lo
       const double sum_gxhat = sum_gd * r;
       gshift[p] = static_cast<T>(sum_g);
       gscale[p] = static_cast<T>(sum_gxhat);
-      const T k1 = static_cast<T>(-alpha * sum_g / static_cast<double>(M));
-      const T k2 = static_cast<T>(-alpha * r * sum_gxhat / static_cast<double>(M));
+      const double k2 = -static_cast<double>(alpha) * r * sum_gxhat / static_cast<double>(M);
+      const double k1 = -static_cast<double>(alpha) * sum_g / static_cast<double>(M) - m.lo * k2;
       if constexpr (std::is_same_v<io_t, T>) {
-        plane_grad_x<A>(xp, gp, gx + p * M, M, m, alpha, b, T(slope), k1, k2);
+        plane_grad_x<A>(xp, gp, gx + p * M, M, m.hi, alpha, b, T(slope), T(k1), T(k2));
       } else {
         // gbuf already holds dy in float: overwrite it with dx, then convert out
-        plane_grad_x<A>(xp, gp, gbuf.data(), M, m, alpha, b, T(slope), k1, k2);
+        plane_grad_x<A>(xp, gp, gbuf.data(), M, m.hi, alpha, b, T(slope), T(k1), T(k2));
         at::vec::convert(gbuf.data(), gx + p * M, M);
       }
     }
@@ -352,11 +368,12 @@ inline void reduce_blocks(const std::vector<double>& parts, int64_t N, int64_t b
 }
 
 template <typename T>
-inline void row_add(const T* xr, T* acc, int64_t C) {
+inline void row_add_dev(const T* xr, const T* m, T* acc, int64_t C) {
   using V = Vec<T>;
   int64_t c = 0;
-  for (; c + V::size() <= C; c += V::size()) (V::loadu(acc + c) + V::loadu(xr + c)).store(acc + c);
-  for (; c < C; ++c) acc[c] += xr[c];
+  for (; c + V::size() <= C; c += V::size())
+    (V::loadu(acc + c) + (V::loadu(xr + c) - V::loadu(m + c))).store(acc + c);
+  for (; c < C; ++c) acc[c] += xr[c] - m[c];
 }
 
 template <typename T>
@@ -375,23 +392,41 @@ inline void row_add_sq_dev(const T* xr, const T* m, T* acc, int64_t C) {
 
 template <Act A, typename io_t>
 void forward_nhwc(const io_t* x, io_t* y, int64_t N, int64_t C, int64_t HW, Affine aff, double eps, double slope,
-                  compute_t<io_t>* mean, compute_t<io_t>* rstd) {
+                  double* mean, compute_t<io_t>* rstd) {
   using T = compute_t<io_t>;
   const NhwcPlan<io_t> pl{N, C, HW, (HW + kRowBlock - 1) / kRowBlock};
-  std::vector<double> parts(static_cast<size_t>(N * pl.blocks * C)), tot;
-  nhwc_block_sums(x, pl, parts.data(), [&](int64_t, const T* xr, T* acc) { row_add(xr, acc, C); });
+  std::vector<double> parts(static_cast<size_t>(N * pl.blocks * C)), tot, tot_lin;
+  // sums of deviations from each channel's first pixel (see plane_sum)
+  std::vector<T> pivot(static_cast<size_t>(N * C)), row;
+  for (int64_t n = 0; n < N; ++n) {
+    const T* x0 = as_compute(x + n * HW * C, C, row);
+    std::copy(x0, x0 + C, pivot.begin() + n * C);
+  }
+  nhwc_block_sums(x, pl, parts.data(),
+                  [&](int64_t n, const T* xr, T* acc) { row_add_dev(xr, pivot.data() + n * C, acc, C); });
   reduce_blocks(parts, N, pl.blocks, C, tot);
-  for (int64_t p = 0; p < N * C; ++p) mean[p] = static_cast<T>(tot[p] / static_cast<double>(HW));
+  std::vector<T> mhi(static_cast<size_t>(N * C)), mlo(static_cast<size_t>(N * C));
+  for (int64_t p = 0; p < N * C; ++p) {
+    mean[p] = static_cast<double>(pivot[p]) + tot[p] / static_cast<double>(HW);
+    const SplitMean<T> m(mean[p]);
+    mhi[p] = m.hi;
+    mlo[p] = m.lo;
+  }
+  // sum (x - hi) corrects the squared deviations for hi's rounding, as plane_sq_dev does
+  nhwc_block_sums(x, pl, parts.data(),
+                  [&](int64_t n, const T* xr, T* acc) { row_add_dev(xr, mhi.data() + n * C, acc, C); });
+  reduce_blocks(parts, N, pl.blocks, C, tot_lin);
   // Second pass over the sample for the deviations (x[n] is not cache-resident here, but the
   // two-pass variance is what keeps large means exact).
   nhwc_block_sums(x, pl, parts.data(),
-                  [&](int64_t n, const T* xr, T* acc) { row_add_sq_dev(xr, mean + n * C, acc, C); });
+                  [&](int64_t n, const T* xr, T* acc) { row_add_sq_dev(xr, mhi.data() + n * C, acc, C); });
   reduce_blocks(parts, N, pl.blocks, C, tot);
   std::vector<T> alpha(static_cast<size_t>(N * C)), shift(static_cast<size_t>(N * C));
   for (int64_t p = 0; p < N * C; ++p) {
-    rstd[p] = static_cast<T>(1.0 / std::sqrt(tot[p] / static_cast<double>(HW) + eps));
+    const double sq = std::max(0.0, tot[p] - tot_lin[p] * tot_lin[p] / static_cast<double>(HW));
+    rstd[p] = static_cast<T>(1.0 / std::sqrt(sq / static_cast<double>(HW) + eps));
     alpha[p] = scale_at<T>(aff, p) * rstd[p];
-    shift[p] = shift_at<T>(aff, p);
+    shift[p] = shift_at<T>(aff, p) - mlo[p] * alpha[p];
   }
   using V = Vec<T>;
   const V vs(static_cast<T>(slope));
@@ -400,7 +435,7 @@ void forward_nhwc(const io_t* x, io_t* y, int64_t N, int64_t C, int64_t HW, Affi
     std::vector<T> row, out(static_cast<size_t>(C));
     for (int64_t t = begin; t < end; ++t) {
       const int64_t n = t / pl.blocks, r0 = (t % pl.blocks) * kRowBlock, r1 = std::min(HW, r0 + kRowBlock);
-      const T *m = mean + n * C, *a = alpha.data() + n * C, *b = shift.data() + n * C;
+      const T *m = mhi.data() + n * C, *a = alpha.data() + n * C, *b = shift.data() + n * C;
       for (int64_t r = r0; r < r1; ++r) {
         const T* xr = as_compute(x + (n * HW + r) * C, C, row);
         T* yr = std::is_same_v<io_t, T> ? reinterpret_cast<T*>(y + (n * HW + r) * C) : out.data();
@@ -417,15 +452,19 @@ void forward_nhwc(const io_t* x, io_t* y, int64_t N, int64_t C, int64_t HW, Affi
 
 template <Act A, typename io_t>
 void backward_nhwc(const io_t* gy, const io_t* x, io_t* gx, int64_t N, int64_t C, int64_t HW,
-                   const compute_t<io_t>* mean, const compute_t<io_t>* rstd, Affine aff, double slope,
+                   const double* mean, const compute_t<io_t>* rstd, Affine aff, double slope,
                    compute_t<io_t>* gscale, compute_t<io_t>* gshift) {
   using T = compute_t<io_t>;
   using V = Vec<T>;
   const int64_t blocks = (HW + kRowBlock - 1) / kRowBlock;
   std::vector<T> alpha(static_cast<size_t>(N * C)), shift(static_cast<size_t>(N * C));
+  std::vector<T> mhi(static_cast<size_t>(N * C)), mlo(static_cast<size_t>(N * C));
   for (int64_t p = 0; p < N * C; ++p) {
+    const SplitMean<T> m(mean[p]);
+    mhi[p] = m.hi;
+    mlo[p] = m.lo;
     alpha[p] = scale_at<T>(aff, p) * rstd[p];
-    shift[p] = shift_at<T>(aff, p);
+    shift[p] = shift_at<T>(aff, p) - m.lo * alpha[p];
   }
   const V vs(static_cast<T>(slope));
   const T ts = static_cast<T>(slope);
@@ -435,7 +474,7 @@ void backward_nhwc(const io_t* gy, const io_t* x, io_t* gx, int64_t N, int64_t C
     std::vector<T> xrow, grow, sg(static_cast<size_t>(C)), sd(static_cast<size_t>(C));
     for (int64_t t = begin; t < end; ++t) {
       const int64_t n = t / blocks, r0 = (t % blocks) * kRowBlock, r1 = std::min(HW, r0 + kRowBlock);
-      const T *m = mean + n * C, *a = alpha.data() + n * C, *b = shift.data() + n * C;
+      const T *m = mhi.data() + n * C, *a = alpha.data() + n * C, *b = shift.data() + n * C;
       std::fill(sg.begin(), sg.end(), T(0));
       std::fill(sd.begin(), sd.end(), T(0));
       for (int64_t r = r0; r < r1; ++r) {
@@ -466,18 +505,19 @@ void backward_nhwc(const io_t* gy, const io_t* x, io_t* gx, int64_t N, int64_t C
   reduce_blocks(parts_gd, N, blocks, C, sum_gd);
   std::vector<T> k1(static_cast<size_t>(N * C)), k2(static_cast<size_t>(N * C));
   for (int64_t p = 0; p < N * C; ++p) {
-    const double sum_gxhat = sum_gd[p] * rstd[p];
+    const double sum_gxhat = (sum_gd[p] - static_cast<double>(mlo[p]) * sum_g[p]) * rstd[p];
     gshift[p] = static_cast<T>(sum_g[p]);
     gscale[p] = static_cast<T>(sum_gxhat);
-    k1[p] = static_cast<T>(-alpha[p] * sum_g[p] / static_cast<double>(HW));
-    k2[p] = static_cast<T>(-alpha[p] * rstd[p] * sum_gxhat / static_cast<double>(HW));
+    const double q2 = -static_cast<double>(alpha[p]) * rstd[p] * sum_gxhat / static_cast<double>(HW);
+    k2[p] = static_cast<T>(q2);
+    k1[p] = static_cast<T>(-static_cast<double>(alpha[p]) * sum_g[p] / static_cast<double>(HW) - mlo[p] * q2);
   }
   // pass 2: dx
   at::parallel_for(0, N * blocks, 1, [&](int64_t begin, int64_t end) {
     std::vector<T> xrow, grow, out(static_cast<size_t>(C));
     for (int64_t t = begin; t < end; ++t) {
       const int64_t n = t / blocks, r0 = (t % blocks) * kRowBlock, r1 = std::min(HW, r0 + kRowBlock);
-      const T *m = mean + n * C, *a = alpha.data() + n * C, *b = shift.data() + n * C;
+      const T *m = mhi.data() + n * C, *a = alpha.data() + n * C, *b = shift.data() + n * C;
       const T *q1 = k1.data() + n * C, *q2 = k2.data() + n * C;
       for (int64_t r = r0; r < r1; ++r) {
         const T* xr = as_compute(x + (n * HW + r) * C, C, xrow);
@@ -540,7 +580,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_cpu(const at::Tenso
   const auto acc = acc_type(x.scalar_type());
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
   auto out = at::empty_like(x);
-  auto mean = at::empty({N, C}, x.options().dtype(acc));
+  auto mean = at::empty({N, C}, x.options().dtype(at::kDouble));
   auto rstd = at::empty({N, C}, x.options().dtype(acc));
   if (out.numel() == 0) {
     // N = 0 or C = 0: nothing to do; H*W = 0: no statistics (NaN, as a mean over nothing is)
@@ -560,10 +600,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_cpu(const at::Tenso
       constexpr Act A = decltype(a)::value;
       if (layout == Layout::kNhwc) {
         forward_nhwc<A, scalar_t>(xc.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(), N, C, HW, aff,
-                                  eps, negative_slope, mean.mutable_data_ptr<T>(), rstd.mutable_data_ptr<T>());
+                                  eps, negative_slope, mean.mutable_data_ptr<double>(), rstd.mutable_data_ptr<T>());
       } else {
         forward_nchw<A, scalar_t>(xc.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(), N * C, HW, aff,
-                                  eps, negative_slope, mean.mutable_data_ptr<T>(), rstd.mutable_data_ptr<T>());
+                                  eps, negative_slope, mean.mutable_data_ptr<double>(), rstd.mutable_data_ptr<T>());
       }
     });
   });
@@ -597,7 +637,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_backward_cpu(
   const auto xc = in_layout(x, layout);
   const auto gc = in_layout(grad.to(x.scalar_type()), layout);
   at::Tensor dx = gx.strides() == xc.strides() ? gx : at::empty_like(xc);
-  const auto mc = mean.to(acc).contiguous(), rc = rstd.to(acc).contiguous();
+  const auto mc = mean.to(at::kDouble).contiguous(), rc = rstd.to(acc).contiguous();
   const auto sc = per_plane_acc(scale, acc), sh = per_plane_acc(shift, acc);
   const Affine aff{sc.defined() ? sc.const_data_ptr() : nullptr, sh.defined() ? sh.const_data_ptr() : nullptr};
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "genfast::instance_norm_backward", [&] {
@@ -606,12 +646,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_backward_cpu(
       constexpr Act A = decltype(a)::value;
       if (layout == Layout::kNhwc) {
         backward_nhwc<A, scalar_t>(gc.const_data_ptr<scalar_t>(), xc.const_data_ptr<scalar_t>(),
-                                   dx.mutable_data_ptr<scalar_t>(), N, C, HW, mc.const_data_ptr<T>(),
+                                   dx.mutable_data_ptr<scalar_t>(), N, C, HW, mc.const_data_ptr<double>(),
                                    rc.const_data_ptr<T>(), aff, negative_slope, gscale.mutable_data_ptr<T>(),
                                    gshift.mutable_data_ptr<T>());
       } else {
         backward_nchw<A, scalar_t>(gc.const_data_ptr<scalar_t>(), xc.const_data_ptr<scalar_t>(),
-                                   dx.mutable_data_ptr<scalar_t>(), N * C, HW, mc.const_data_ptr<T>(),
+                                   dx.mutable_data_ptr<scalar_t>(), N * C, HW, mc.const_data_ptr<double>(),
                                    rc.const_data_ptr<T>(), aff, negative_slope, gscale.mutable_data_ptr<T>(),
                                    gshift.mutable_data_ptr<T>());
       }

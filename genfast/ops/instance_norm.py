@@ -155,7 +155,7 @@ def _register() -> None:
     def _(x, scale, shift, eps, activation, negative_slope):
         n, c = x.shape[:2]
         acc = _acc_dtype(x.dtype)
-        return torch.empty_like(x), x.new_empty((n, c), dtype=acc), x.new_empty((n, c), dtype=acc)
+        return torch.empty_like(x), x.new_empty((n, c), dtype=torch.float64), x.new_empty((n, c), dtype=acc)
 
     @torch.library.register_fake("genfast::instance_norm_backward")
     def _(grad, x, mean, rstd, scale, shift, eps, activation, negative_slope):
