@@ -1,0 +1,252 @@
+// CUDA kernels of the fused instance norm: the same math as instance_norm_cpu.cpp.
+//
+// One block per (n, c) plane of a contiguous x; the block's threads stride over the plane:
+//   forward   pass 1 sum (x - pivot) -> mean (float64, split hi + lo as on the CPU);
+//             pass 2 sum (x - hi)^2 and sum (x - hi) -> biased variance;
+//             pass 3 y = act((x - hi) * alpha + (shift - lo * alpha))
+//   backward  pass 1 sum g, sum g * (x - hi); pass 2 dx
+// Passes 2 and 3 re-read the plane, mostly from L2. float16/bfloat16 load as float and accumulate
+// in float32; float64 accumulates in float64.
+// channels_last and other layouts are made contiguous first and the result copied back into the
+// input's layout (a dedicated NHWC kernel would avoid the two copies; the CPU has one).
+
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+// c10's stream and guard headers only: ATen/cuda/CUDAContext.h pulls in cuBLAS/cuSPARSE headers
+// that a compiler-only CUDA toolkit does not ship.
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include "instance_norm/instance_norm.h"
+
+namespace genfast::instance_norm {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+
+// Sums a and b over the block; every thread gets the totals.
+template <typename acc_t>
+__device__ void block_sum2(acc_t& a, acc_t& b) {
+  __shared__ acc_t sa[kWarps], sb[kWarps];
+  for (int off = 16; off > 0; off >>= 1) {
+    a += __shfl_down_sync(0xffffffffu, a, off);
+    b += __shfl_down_sync(0xffffffffu, b, off);
+  }
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  __syncthreads();  // the shared slots may still be read by a previous call
+  if (lane == 0) {
+    sa[warp] = a;
+    sb[warp] = b;
+  }
+  __syncthreads();
+  a = 0;
+  b = 0;
+  for (int w = 0; w < kWarps; ++w) {  // fixed order: deterministic
+    a += sa[w];
+    b += sb[w];
+  }
+}
+
+template <Act A, typename acc_t>
+__device__ __forceinline__ acc_t activate(acc_t v, acc_t slope) {
+  if constexpr (A == Act::kRelu) {
+    return v > acc_t(0) ? v : (v != v ? v : acc_t(0));
+  } else if constexpr (A == Act::kLeakyRelu) {
+    return v > acc_t(0) ? v : v * slope;
+  } else {
+    return v;
+  }
+}
+
+template <Act A, typename acc_t>
+__device__ __forceinline__ acc_t act_grad(acc_t gy, acc_t pre, acc_t slope) {
+  if constexpr (A == Act::kRelu) {
+    return pre > acc_t(0) ? gy : acc_t(0);
+  } else if constexpr (A == Act::kLeakyRelu) {
+    return pre > acc_t(0) ? gy : gy * slope;
+  } else {
+    return gy;
+  }
+}
+
+template <Act A, typename scalar_t, typename acc_t>
+__global__ void forward_kernel(const scalar_t* __restrict__ x, scalar_t* __restrict__ y, int64_t M,
+                               const acc_t* __restrict__ scale, const acc_t* __restrict__ shift, double eps,
+                               acc_t slope, double* __restrict__ mean, acc_t* __restrict__ rstd) {
+  const int64_t p = blockIdx.x;
+  const scalar_t* xp = x + p * M;
+  scalar_t* yp = y + p * M;
+  const acc_t pivot = static_cast<acc_t>(xp[0]);
+  acc_t s = 0, unused = 0;
+  for (int64_t i = threadIdx.x; i < M; i += kThreads) s += static_cast<acc_t>(xp[i]) - pivot;
+  block_sum2(s, unused);
+  const double m = static_cast<double>(pivot) + static_cast<double>(s) / static_cast<double>(M);
+  const acc_t hi = static_cast<acc_t>(m), lo = static_cast<acc_t>(m - static_cast<double>(hi));
+  acc_t sq = 0, lin = 0;
+  for (int64_t i = threadIdx.x; i < M; i += kThreads) {
+    const acc_t d = static_cast<acc_t>(xp[i]) - hi;
+    sq += d * d;
+    lin += d;
+  }
+  block_sum2(sq, lin);
+  const double var = fmax(0.0, (static_cast<double>(sq) - static_cast<double>(lin) * lin / M) / M);
+  const acc_t r = static_cast<acc_t>(1.0 / sqrt(var + eps));
+  if (threadIdx.x == 0) {
+    mean[p] = m;
+    rstd[p] = r;
+  }
+  const acc_t alpha = (scale ? scale[p] : acc_t(1)) * r;
+  const acc_t b = (shift ? shift[p] : acc_t(0)) - lo * alpha;
+  for (int64_t i = threadIdx.x; i < M; i += kThreads)
+    yp[i] = static_cast<scalar_t>(activate<A>((static_cast<acc_t>(xp[i]) - hi) * alpha + b, slope));
+}
+
+template <Act A, typename scalar_t, typename acc_t>
+__global__ void backward_kernel(const scalar_t* __restrict__ gy, const scalar_t* __restrict__ x,
+                                scalar_t* __restrict__ gx, int64_t M, const double* __restrict__ mean,
+                                const acc_t* __restrict__ rstd, const acc_t* __restrict__ scale,
+                                const acc_t* __restrict__ shift, acc_t slope, acc_t* __restrict__ gscale,
+                                acc_t* __restrict__ gshift) {
+  const int64_t p = blockIdx.x;
+  const scalar_t* xp = x + p * M;
+  const scalar_t* gp = gy + p * M;
+  scalar_t* dp = gx + p * M;
+  const double m = mean[p];
+  const acc_t hi = static_cast<acc_t>(m), lo = static_cast<acc_t>(m - static_cast<double>(hi));
+  const acc_t r = rstd[p], alpha = (scale ? scale[p] : acc_t(1)) * r;
+  const acc_t b = (shift ? shift[p] : acc_t(0)) - lo * alpha;
+  acc_t sg = 0, sd = 0;
+  for (int64_t i = threadIdx.x; i < M; i += kThreads) {
+    const acc_t d = static_cast<acc_t>(xp[i]) - hi;
+    const acc_t g = act_grad<A>(static_cast<acc_t>(gp[i]), d * alpha + b, slope);
+    sg += g;
+    sd += g * d;
+  }
+  block_sum2(sg, sd);
+  const double sum_g = sg, sum_gxhat = (static_cast<double>(sd) - static_cast<double>(lo) * sum_g) * r;
+  if (threadIdx.x == 0) {
+    gshift[p] = static_cast<acc_t>(sum_g);
+    gscale[p] = static_cast<acc_t>(sum_gxhat);
+  }
+  const double q2 = -static_cast<double>(alpha) * r * sum_gxhat / M;
+  const acc_t k2 = static_cast<acc_t>(q2);
+  const acc_t k1 = static_cast<acc_t>(-static_cast<double>(alpha) * sum_g / M - lo * q2);
+  for (int64_t i = threadIdx.x; i < M; i += kThreads) {
+    const acc_t d = static_cast<acc_t>(xp[i]) - hi;
+    const acc_t g = act_grad<A>(static_cast<acc_t>(gp[i]), d * alpha + b, slope);
+    dp[i] = static_cast<scalar_t>(alpha * g + d * k2 + k1);
+  }
+}
+
+template <typename F>
+void dispatch_act(Act act, F&& f) {
+  switch (act) {
+    case Act::kNone: f(std::integral_constant<Act, Act::kNone>{}); break;
+    case Act::kRelu: f(std::integral_constant<Act, Act::kRelu>{}); break;
+    case Act::kLeakyRelu: f(std::integral_constant<Act, Act::kLeakyRelu>{}); break;
+  }
+}
+
+template <typename acc_t>
+const acc_t* ptr_or_null(const at::Tensor& t) {
+  return t.defined() ? t.const_data_ptr<acc_t>() : nullptr;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_cuda(const at::Tensor& x,
+                                                                  const c10::optional<at::Tensor>& scale,
+                                                                  const c10::optional<at::Tensor>& shift, double eps,
+                                                                  c10::string_view activation, double negative_slope) {
+  const char* op = "instance_norm";
+  check_x(x, op);
+  check_per_plane(scale, x, op, "scale");
+  check_per_plane(shift, x, op, "shift");
+  check_eps(eps, op);
+  const Act act = parse_activation(activation, op);
+  const c10::cuda::CUDAGuard guard(x.device());
+  const auto acc = acc_type(x.scalar_type());
+  const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  auto out = at::empty_like(x);
+  auto mean = at::empty({N, C}, x.options().dtype(at::kDouble));
+  auto rstd = at::empty({N, C}, x.options().dtype(acc));
+  if (out.numel() == 0) {
+    mean.fill_(NAN);
+    rstd.fill_(NAN);
+    return {out, mean, rstd};
+  }
+  TORCH_CHECK(N * C <= INT32_MAX, "genfast.instance_norm: N * C = ", N * C, " planes is too many for the CUDA kernel");
+  const auto xc = x.contiguous();
+  at::Tensor y = out.is_contiguous() ? out : at::empty_like(xc);
+  const auto sc = per_plane_acc(scale, acc), sh = per_plane_acc(shift, acc);
+  auto stream = c10::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "genfast::instance_norm", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    dispatch_act(act, [&](auto a) {
+      constexpr Act A = decltype(a)::value;
+      forward_kernel<A, scalar_t, acc_t><<<static_cast<unsigned>(N * C), kThreads, 0, stream>>>(
+          xc.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(), HW, ptr_or_null<acc_t>(sc),
+          ptr_or_null<acc_t>(sh), eps, static_cast<acc_t>(negative_slope), mean.mutable_data_ptr<double>(),
+          rstd.mutable_data_ptr<acc_t>());
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    });
+  });
+  if (!y.is_same(out)) out.copy_(y);
+  return {out, mean, rstd};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_backward_cuda(
+    const at::Tensor& grad, const at::Tensor& x, const at::Tensor& mean, const at::Tensor& rstd,
+    const c10::optional<at::Tensor>& scale, const c10::optional<at::Tensor>& shift, double eps,
+    c10::string_view activation, double negative_slope) {
+  const char* op = "instance_norm_backward";
+  check_x(x, op);
+  TORCH_CHECK(grad.sizes() == x.sizes(), "genfast.", op, ": expected grad of shape ", x.sizes(),
+              " (the shape of x), got ", grad.sizes());
+  check_floating(grad, op, "grad");
+  check_same_device(x, "x", grad, "grad", op);
+  check_per_plane(mean, x, op, "mean");
+  check_per_plane(rstd, x, op, "rstd");
+  check_per_plane(scale, x, op, "scale");
+  check_per_plane(shift, x, op, "shift");
+  const Act act = parse_activation(activation, op);
+  const c10::cuda::CUDAGuard guard(x.device());
+  const auto acc = acc_type(x.scalar_type());
+  const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  auto gx = at::empty_like(x);
+  auto gscale = at::zeros({N, C}, x.options().dtype(acc));
+  auto gshift = at::zeros({N, C}, x.options().dtype(acc));
+  if (gx.numel() == 0) return {gx, gscale, gshift};
+  TORCH_CHECK(N * C <= INT32_MAX, "genfast.instance_norm_backward: N * C = ", N * C,
+              " planes is too many for the CUDA kernel");
+  const auto xc = x.contiguous();
+  const auto gc = grad.to(x.scalar_type()).contiguous();
+  at::Tensor dx = gx.is_contiguous() ? gx : at::empty_like(xc);
+  const auto mc = mean.to(at::kDouble).contiguous();
+  const auto rc = rstd.to(acc).contiguous();
+  const auto sc = per_plane_acc(scale, acc), sh = per_plane_acc(shift, acc);
+  auto stream = c10::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "genfast::instance_norm_backward", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    dispatch_act(act, [&](auto a) {
+      constexpr Act A = decltype(a)::value;
+      backward_kernel<A, scalar_t, acc_t><<<static_cast<unsigned>(N * C), kThreads, 0, stream>>>(
+          gc.const_data_ptr<scalar_t>(), xc.const_data_ptr<scalar_t>(), dx.mutable_data_ptr<scalar_t>(), HW,
+          mc.const_data_ptr<double>(), rc.const_data_ptr<acc_t>(), ptr_or_null<acc_t>(sc), ptr_or_null<acc_t>(sh),
+          static_cast<acc_t>(negative_slope), gscale.mutable_data_ptr<acc_t>(), gshift.mutable_data_ptr<acc_t>());
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    });
+  });
+  if (!dx.is_same(gx)) gx.copy_(dx);
+  return {gx, gscale, gshift};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(genfast, CUDA, m) {
+  m.impl("instance_norm", &instance_norm_cuda);
+  m.impl("instance_norm_backward", &instance_norm_backward_cuda);
+}
+
+}  // namespace genfast::instance_norm
