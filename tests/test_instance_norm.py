@@ -403,3 +403,18 @@ def test_cuda_matches_cpu(dtype, layout):
     for got, want in zip(out["cuda"], out["cpu"]):
         assert_close(got, want, tol)
     assert ops.instance_norm(torch.empty(0, 3, 4, 4, device="cuda"), impl="native").shape == (0, 3, 4, 4)
+
+
+def test_benchmark_cases_compute_the_same_thing():
+    from genfast.bench import instance_norm as bench
+
+    shapes = [(1, 3, 4, 5), (2, 6, 3, 3)]
+    cases = bench.cases(torch.device("cpu"), shapes, compile=False)
+    assert [c.shape for c in cases if c.mode == "forward"] == shapes
+    for case in cases:
+        outs = {impl: fn() for impl, fn in case.fns.items()}
+        if case.mode == "forward":
+            assert NATIVE == ("native" in outs)
+            for impl, y in outs.items():
+                assert y.shape == case.shape
+                torch.testing.assert_close(y, outs["reference"], rtol=1e-5, atol=1e-5, msg=impl)
