@@ -130,7 +130,7 @@ void gram_accumulate(const scalar_t* f, Strided s, int64_t C, int64_t l0, int64_
       const int64_t j0 = jb * kNR, j1 = std::min(C, j0 + kNR);
       for (int64_t i0 = 0; i0 < j1; i0 += kMR) {
         const int mr = static_cast<int>(std::min<int64_t>(kMR, C - i0));
-        const float* a[kMR];
+        const float* a[kMR] = {};
         for (int r = 0; r < mr; ++r) {
           const int64_t i = i0 + r;
           a[r] = pack.data() + (i / kNR) * kc * kNR + (i % kNR);
@@ -285,7 +285,7 @@ void sym_apply_fast(const at::Tensor& S, const at::Tensor& f, at::Tensor& out) {
       // (rows 2^k floats apart alias), which measured ~1.7x slower.
       for (int64_t i0 = 0; i0 < C; i0 += kMR) {
         const int mr = static_cast<int>(std::min<int64_t>(kMR, C - i0));
-        const float* a[kMR];
+        const float* a[kMR] = {};
         for (int r = 0; r < mr; ++r) a[r] = sn_ + (i0 + r) * C;
         for (int64_t p = 0; p < panels; ++p) {
           cpu::micro_kernel(mr, C, a, 1, pack.data() + p * C * kNR, stage.data() + i0 * kNC + p * kNR, kNC);

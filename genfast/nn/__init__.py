@@ -1,5 +1,6 @@
 """Drop-in modules built on genfast.ops."""
 
 from genfast.nn.gram import GramMatrix, StyleLoss
+from genfast.nn.minibatch import MinibatchDiscrimination, MinibatchStdDev
 
-__all__ = ["GramMatrix", "StyleLoss"]
+__all__ = ["GramMatrix", "StyleLoss", "MinibatchStdDev", "MinibatchDiscrimination"]

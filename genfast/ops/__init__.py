@@ -4,5 +4,6 @@ Every op takes impl="auto" | "native" | "reference"; see genfast._native.
 """
 
 from genfast.ops.gram import gram_matrix, style_loss
+from genfast.ops.minibatch_stddev import minibatch_stddev
 
-__all__ = ["gram_matrix", "style_loss"]
+__all__ = ["gram_matrix", "style_loss", "minibatch_stddev"]
