@@ -59,10 +59,11 @@ inline Geometry check_and_measure(const at::Tensor& x, int64_t group_size, int64
     g.s_inner = 1;
     g.f_offset = g.c;  // channel group f starts f*c elements into a pixel
   } else {
+    // a channel group of an NCHW sample is one contiguous run of c*H*W elements
     g.sN = C * g.HW;
-    g.outer = g.c;
-    g.s_outer = g.HW;
-    g.inner = g.HW;
+    g.outer = 1;
+    g.s_outer = 0;
+    g.inner = g.c * g.HW;
     g.s_inner = 1;
     g.f_offset = g.c * g.HW;
   }

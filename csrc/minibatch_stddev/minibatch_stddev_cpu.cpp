@@ -24,17 +24,33 @@ namespace {
 constexpr int64_t kBlock = 256;
 constexpr int64_t kTaskElements = 8192;  // elements of one slab per task
 
+// A task is a range [e0, e1) of the flat index e = o * inner + i of one (m, f) slab.
 struct Task {
-  int64_t m, f, o0, o1;
+  int64_t m, f, e0, e1;
 };
 
-inline int64_t outer_per_task(const Geometry& g) {
-  return std::max<int64_t>(1, kTaskElements / std::max<int64_t>(g.inner, 1));
+inline int64_t slab_size(const Geometry& g) { return g.outer * g.inner; }
+
+inline int64_t chunks_per_slab(const Geometry& g) {
+  return std::max<int64_t>(1, (slab_size(g) + kTaskElements - 1) / kTaskElements);
 }
 
-inline Task task_of(const Geometry& g, int64_t t, int64_t chunks, int64_t per) {
+inline Task task_of(const Geometry& g, int64_t t, int64_t chunks) {
   const int64_t mf = t / chunks, chunk = t % chunks;
-  return {mf / g.F, mf % g.F, chunk * per, std::min(g.outer, (chunk + 1) * per)};
+  const int64_t per = (slab_size(g) + chunks - 1) / chunks;
+  return {mf / g.F, mf % g.F, chunk * per, std::min(slab_size(g), (chunk + 1) * per)};
+}
+
+// Calls fn(offset_in_sample, offset_in_dy_sample, len) over unit-stride runs of at most kBlock
+// elements covering the task's range.
+template <typename Fn>
+inline void for_each_run(const Geometry& g, const Task& k, int64_t dy_s_outer, Fn&& fn) {
+  for (int64_t e = k.e0; e < k.e1;) {
+    const int64_t o = e / g.inner, i = e % g.inner;
+    const int64_t len = std::min({kBlock, g.inner - i, k.e1 - e});
+    fn(k.f * g.f_offset + o * g.s_outer + i, k.f * g.f_offset + o * dy_s_outer + i, len);
+    e += len;
+  }
 }
 
 // mu and s (before the sqrt: variance) for `len` inner positions starting at offset `off`
@@ -62,22 +78,20 @@ inline void group_moments(const scalar_t* x, const Geometry& g, int64_t m, int64
 
 template <typename scalar_t, typename acc_t>
 void compute_stats(const scalar_t* x, const Geometry& g, double eps, acc_t* stat) {
-  const int64_t per = outer_per_task(g);
-  const int64_t chunks = (g.outer + per - 1) / per;
+  const int64_t chunks = chunks_per_slab(g);
   std::vector<acc_t> partial(static_cast<size_t>(g.n * g.F * chunks), acc_t(0));
   const acc_t e = static_cast<acc_t>(eps);
-  at::parallel_for(0, g.n * g.F * chunks, 1, [&](int64_t begin, int64_t end) {
+  // grain: small inputs stay on one thread (a parallel region costs more than they do)
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::min(kTaskElements, std::max<int64_t>(slab_size(g), 1)));
+  at::parallel_for(0, g.n * g.F * chunks, grain, [&](int64_t begin, int64_t end) {
     acc_t mu[kBlock], var[kBlock];
     for (int64_t t = begin; t < end; ++t) {
-      const Task k = task_of(g, t, chunks, per);
+      const Task k = task_of(g, t, chunks);
       acc_t sum = 0;
-      for (int64_t o = k.o0; o < k.o1; ++o) {
-        for (int64_t i0 = 0; i0 < g.inner; i0 += kBlock) {
-          const int64_t len = std::min(kBlock, g.inner - i0);
-          group_moments(x, g, k.m, k.f * g.f_offset + o * g.s_outer + i0, len, mu, var);
-          for (int64_t i = 0; i < len; ++i) sum += std::sqrt(var[i] + e);
-        }
-      }
+      for_each_run(g, k, 0, [&](int64_t off, int64_t, int64_t len) {
+        group_moments(x, g, k.m, off, len, mu, var);
+        for (int64_t i = 0; i < len; ++i) sum += std::sqrt(var[i] + e);
+      });
       partial[t] = sum;
     }
   });
@@ -112,33 +126,28 @@ at::Tensor minibatch_stddev_cpu(const at::Tensor& x_in, int64_t group_size, int6
 template <typename scalar_t, typename acc_t>
 void compute_grad(const scalar_t* x, const scalar_t* dy, scalar_t* dx, const Geometry& g, int64_t dy_sN,
                   int64_t dy_s_outer, const acc_t* gstat, double eps) {
-  const int64_t per = outer_per_task(g);
-  const int64_t chunks = (g.outer + per - 1) / per;
+  const int64_t chunks = chunks_per_slab(g);
   const acc_t e = static_cast<acc_t>(eps);
   const acc_t inv_kg = acc_t(1) / static_cast<acc_t>(g.c * g.HW * g.G);
-  at::parallel_for(0, g.n * g.F * chunks, 1, [&](int64_t begin, int64_t end) {
-    acc_t mu[kBlock], var[kBlock];
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::min(kTaskElements, std::max<int64_t>(slab_size(g), 1)));
+  at::parallel_for(0, g.n * g.F * chunks, grain, [&](int64_t begin, int64_t end) {
+    acc_t mu[kBlock], coef[kBlock];
     for (int64_t t = begin; t < end; ++t) {
-      const Task k = task_of(g, t, chunks, per);
+      const Task k = task_of(g, t, chunks);
       const acc_t gs = gstat[k.m * g.F + k.f] * inv_kg;
-      for (int64_t o = k.o0; o < k.o1; ++o) {
-        for (int64_t i0 = 0; i0 < g.inner; i0 += kBlock) {
-          const int64_t len = std::min(kBlock, g.inner - i0);
-          const int64_t off = k.f * g.f_offset + o * g.s_outer + i0;
-          const int64_t dy_off = k.f * g.f_offset + o * dy_s_outer + i0;
-          group_moments(x, g, k.m, off, len, mu, var);
-          for (int64_t i = 0; i < len; ++i) var[i] = gs / std::sqrt(var[i] + e);  // now the coefficient
-          for (int64_t s = 0; s < g.G; ++s) {
-            const int64_t sample = s * g.n + k.m;
-            const scalar_t* xp = x + sample * g.sN + off;
-            const scalar_t* dyp = dy + sample * dy_sN + dy_off;
-            scalar_t* dxp = dx + sample * g.sN + off;
-            for (int64_t i = 0; i < len; ++i) {
-              dxp[i] = static_cast<scalar_t>(static_cast<acc_t>(dyp[i]) + var[i] * (static_cast<acc_t>(xp[i]) - mu[i]));
-            }
+      for_each_run(g, k, dy_s_outer, [&](int64_t off, int64_t dy_off, int64_t len) {
+        group_moments(x, g, k.m, off, len, mu, coef);
+        for (int64_t i = 0; i < len; ++i) coef[i] = gs / std::sqrt(coef[i] + e);
+        for (int64_t s = 0; s < g.G; ++s) {
+          const int64_t sample = s * g.n + k.m;
+          const scalar_t* xp = x + sample * g.sN + off;
+          const scalar_t* dyp = dy + sample * dy_sN + dy_off;
+          scalar_t* dxp = dx + sample * g.sN + off;
+          for (int64_t i = 0; i < len; ++i) {
+            dxp[i] = static_cast<scalar_t>(static_cast<acc_t>(dyp[i]) + coef[i] * (static_cast<acc_t>(xp[i]) - mu[i]));
           }
         }
-      }
+      });
     }
   });
 }
@@ -162,7 +171,7 @@ at::Tensor minibatch_stddev_backward_cpu(const at::Tensor& grad_out, const at::T
       dy.narrow(1, g.C, g.F).to(acc).sum({2, 3}).view({g.G, g.n, g.F}).sum(0).contiguous();
   const bool nhwc = fmt == at::MemoryFormat::ChannelsLast;
   const int64_t dy_sN = (g.C + g.F) * g.HW;
-  const int64_t dy_s_outer = nhwc ? g.C + g.F : g.HW;
+  const int64_t dy_s_outer = nhwc ? g.C + g.F : 0;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "genfast::minibatch_stddev_backward",
                                   [&] {
                                     using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;

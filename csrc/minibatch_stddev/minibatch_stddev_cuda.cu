@@ -122,7 +122,7 @@ at::Tensor minibatch_stddev_backward_cuda(const at::Tensor& grad_out, const at::
   if (dx.numel() == 0) return dx;
   const bool nhwc = fmt == at::MemoryFormat::ChannelsLast;
   const int64_t dy_sN = (g.C + g.F) * g.HW;
-  const int64_t dy_s_outer = nhwc ? g.C + g.F : g.HW;
+  const int64_t dy_s_outer = nhwc ? g.C + g.F : 0;
   auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "genfast::minibatch_stddev_backward", [&] {
     using acc_t = at::opmath_type<scalar_t>;
