@@ -338,28 +338,10 @@ at::Tensor sym_apply_cpu(const at::Tensor& S, const at::Tensor& f) {
   return out;
 }
 
-at::Tensor gram_matrix_backward_cpu(const at::Tensor& grad, const at::Tensor& f, double scale) {
-  return gram_backward(grad, f, scale, sym_apply_cpu);
-}
-
-std::tuple<at::Tensor, at::Tensor> style_loss_cpu(const at::Tensor& f, const at::Tensor& target, double scale,
-                                                  c10::string_view reduction, double weight) {
-  return style_loss_forward(f, target, scale, reduction, weight, gram_acc_cpu);
-}
-
-at::Tensor style_loss_backward_cpu(const at::Tensor& grad, const at::Tensor& f, const at::Tensor& gram,
-                                   const at::Tensor& target, double scale, c10::string_view reduction,
-                                   double weight) {
-  return style_loss_backward(grad, f, gram, target, scale, reduction, weight, sym_apply_cpu);
-}
-
 }  // namespace
 
 TORCH_LIBRARY_IMPL(genfast, CPU, m) {
-  m.impl("gram_matrix", &gram_matrix_cpu);
-  m.impl("gram_matrix_backward", &gram_matrix_backward_cpu);
-  m.impl("style_loss", &style_loss_cpu);
-  m.impl("style_loss_backward", &style_loss_backward_cpu);
+  DeviceKernels<gram_matrix_cpu, gram_acc_cpu, sym_apply_cpu>::register_in(m);
 }
 
 }  // namespace genfast::gram
