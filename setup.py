@@ -82,7 +82,7 @@ def build_extension():
     cuda_sources = sorted(glob.glob(os.path.join("csrc", "**", "*.cu"), recursive=True))
 
     opt = ["-O0", "-g"] if debug else ["-O3", "-g0"]
-    cxx = opt + ["-fopenmp", "-fvisibility=hidden", "-Wall", "-Wno-unused-parameter"]
+    cxx = opt + ["-fopenmp", "-fvisibility=hidden", "-Wall", "-Wno-unused-parameter", "-Wno-unknown-pragmas"]
     if arch == "avx2":
         # at::vec::Vectorized picks its AVX2 implementation from these macros.
         cxx += ["-mavx2", "-mfma", "-mf16c", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"]

@@ -21,6 +21,11 @@ TORCH_LIBRARY(genfast, m) {
       "style_loss_backward(Tensor grad, Tensor features, Tensor gram, Tensor target, float scale, "
       "str reduction, float weight) -> Tensor");
 
+  // ---- minibatch_stddev: StyleGAN2's minibatch standard deviation layer, (N, C, H, W) -> (N, C + F, H, W).
+  m.def("minibatch_stddev(Tensor x, int group_size, int num_channels, float eps) -> Tensor");
+  // Its autograd (registered in Python) makes double backward work for R1 / gradient penalties.
+  m.def("minibatch_stddev_backward(Tensor grad_out, Tensor x, int group_size, int num_channels, float eps) -> Tensor");
+
   // ---- instance_norm: per-(n, c) plane normalisation over H*W, then x_hat * scale + shift and an
   // activation ("none", "relu", "leaky_relu"). scale and shift are (N, C) (the public API expands
   // weight/bias or blends style rows into them). Returns (y, mean, rstd), kept for the backward:

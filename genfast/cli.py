@@ -21,6 +21,7 @@ from genfast import _native
 NATIVE_OPS = {
     "gram_matrix": ("gram_matrix", "gram_matrix_backward"),
     "style_loss": ("style_loss", "style_loss_backward"),
+    "minibatch_stddev": ("minibatch_stddev", "minibatch_stddev_backward"),
     "instance_norm": ("instance_norm", "instance_norm_backward"),
 }
 
@@ -29,6 +30,7 @@ NATIVE_OPS = {
 #   cases(device, shapes, compile) -> list[Case], and optionally machine_rates(device) -> dict
 BENCHES = {
     "gram": "genfast.bench.gram",
+    "minibatch_stddev": "genfast.bench.minibatch_stddev",
     "instance_norm": "genfast.bench.instance_norm",
 }
 

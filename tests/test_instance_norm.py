@@ -2,16 +2,13 @@
 reference and torch.nn.functional.instance_norm, layouts, dtypes, gradients (first and second
 order), opcheck, torch.compile, modules and state_dict compatibility, bad input."""
 
-import importlib
-
 import pytest
 import torch
 import torch.nn.functional as F
 
 import genfast
 from genfast import nn, ops
-
-ref = importlib.import_module("genfast.reference.instance_norm")
+from genfast.reference import instance_norm as ref
 
 NATIVE = genfast.native_available("instance_norm", "cpu")
 needs_native = pytest.mark.skipif(not NATIVE, reason=f"genfast._C not built: {genfast.load_error()}")

@@ -16,7 +16,7 @@ constexpr int kNR = 2 * Vec::size();
 constexpr int kMR = 5;
 
 // acc[r * ldc + j] = sum_k a[r][k * a_stride] * b[k * kNR + j]   for r < MR, j < kNR.
-// `a` holds MR row pointers so the rows may live in different packed panels.
+// `a` holds MR row pointers so the rows may live in different packed panels. mr <= kMR.
 template <int MR>
 inline void micro_kernel(int64_t K, const float* const* a, int64_t a_stride, const float* b,
                          float* acc, int64_t ldc = kNR) {
@@ -49,8 +49,11 @@ inline void micro_kernel(int64_t K, const float* const* a, int64_t a_stride, con
 
 inline void micro_kernel(int mr, int64_t K, const float* const* a, int64_t a_stride,
                          const float* b, float* acc, int64_t ldc = kNR) {
+  static_assert(kMR >= 1 && kMR <= 6, "micro_kernel dispatch covers MR = 1..6");
   switch (mr) {
-    case 6: micro_kernel<6>(K, a, a_stride, b, acc, ldc); break;
+    case 6:
+      if constexpr (kMR >= 6) micro_kernel<6>(K, a, a_stride, b, acc, ldc);
+      break;
     case 5: micro_kernel<5>(K, a, a_stride, b, acc, ldc); break;
     case 4: micro_kernel<4>(K, a, a_stride, b, acc, ldc); break;
     case 3: micro_kernel<3>(K, a, a_stride, b, acc, ldc); break;

@@ -12,6 +12,7 @@
 
 #include <ATen/ATen.h>
 #include <c10/util/string_view.h>
+#include <torch/library.h>
 
 #include "common/checks.h"
 
@@ -107,5 +108,34 @@ inline at::Tensor style_loss_backward(const at::Tensor& grad, const at::Tensor& 
   const auto s = ((d + d.transpose(1, 2)) * (grad.to(acc) * k * scale)).contiguous();
   return sym_apply(s, f);
 }
+
+// The four registered ops of one device, from its three primitives:
+//   TORCH_LIBRARY_IMPL(genfast, CPU, m) { DeviceKernels<gram_cpu, gram_acc_cpu, sym_apply_cpu>::register_in(m); }
+template <GramFn kGram, GramFn kGramAcc, SymApplyFn kSymApply>
+struct DeviceKernels {
+  static at::Tensor gram_matrix(const at::Tensor& f, double scale) { return kGram(f, scale); }
+
+  static at::Tensor gram_matrix_backward(const at::Tensor& grad, const at::Tensor& f, double scale) {
+    return gram_backward(grad, f, scale, kSymApply);
+  }
+
+  static std::tuple<at::Tensor, at::Tensor> style_loss(const at::Tensor& f, const at::Tensor& target, double scale,
+                                                       c10::string_view reduction, double weight) {
+    return style_loss_forward(f, target, scale, reduction, weight, kGramAcc);
+  }
+
+  static at::Tensor style_loss_backward_op(const at::Tensor& grad, const at::Tensor& f, const at::Tensor& gram,
+                                           const at::Tensor& target, double scale, c10::string_view reduction,
+                                           double weight) {
+    return style_loss_backward(grad, f, gram, target, scale, reduction, weight, kSymApply);
+  }
+
+  static void register_in(torch::Library& m) {
+    m.impl("gram_matrix", &gram_matrix);
+    m.impl("gram_matrix_backward", &gram_matrix_backward);
+    m.impl("style_loss", &style_loss);
+    m.impl("style_loss_backward", &style_loss_backward_op);
+  }
+};
 
 }  // namespace genfast::gram

@@ -130,7 +130,7 @@ void gram_accumulate(const scalar_t* f, Strided s, int64_t C, int64_t l0, int64_
       const int64_t j0 = jb * kNR, j1 = std::min(C, j0 + kNR);
       for (int64_t i0 = 0; i0 < j1; i0 += kMR) {
         const int mr = static_cast<int>(std::min<int64_t>(kMR, C - i0));
-        const float* a[kMR];
+        const float* a[kMR] = {};
         for (int r = 0; r < mr; ++r) {
           const int64_t i = i0 + r;
           a[r] = pack.data() + (i / kNR) * kc * kNR + (i % kNR);
@@ -285,7 +285,7 @@ void sym_apply_fast(const at::Tensor& S, const at::Tensor& f, at::Tensor& out) {
       // (rows 2^k floats apart alias), which measured ~1.7x slower.
       for (int64_t i0 = 0; i0 < C; i0 += kMR) {
         const int mr = static_cast<int>(std::min<int64_t>(kMR, C - i0));
-        const float* a[kMR];
+        const float* a[kMR] = {};
         for (int r = 0; r < mr; ++r) a[r] = sn_ + (i0 + r) * C;
         for (int64_t p = 0; p < panels; ++p) {
           cpu::micro_kernel(mr, C, a, 1, pack.data() + p * C * kNR, stage.data() + i0 * kNC + p * kNR, kNC);
@@ -338,28 +338,10 @@ at::Tensor sym_apply_cpu(const at::Tensor& S, const at::Tensor& f) {
   return out;
 }
 
-at::Tensor gram_matrix_backward_cpu(const at::Tensor& grad, const at::Tensor& f, double scale) {
-  return gram_backward(grad, f, scale, sym_apply_cpu);
-}
-
-std::tuple<at::Tensor, at::Tensor> style_loss_cpu(const at::Tensor& f, const at::Tensor& target, double scale,
-                                                  c10::string_view reduction, double weight) {
-  return style_loss_forward(f, target, scale, reduction, weight, gram_acc_cpu);
-}
-
-at::Tensor style_loss_backward_cpu(const at::Tensor& grad, const at::Tensor& f, const at::Tensor& gram,
-                                   const at::Tensor& target, double scale, c10::string_view reduction,
-                                   double weight) {
-  return style_loss_backward(grad, f, gram, target, scale, reduction, weight, sym_apply_cpu);
-}
-
 }  // namespace
 
 TORCH_LIBRARY_IMPL(genfast, CPU, m) {
-  m.impl("gram_matrix", &gram_matrix_cpu);
-  m.impl("gram_matrix_backward", &gram_matrix_backward_cpu);
-  m.impl("style_loss", &style_loss_cpu);
-  m.impl("style_loss_backward", &style_loss_backward_cpu);
+  DeviceKernels<gram_matrix_cpu, gram_acc_cpu, sym_apply_cpu>::register_in(m);
 }
 
 }  // namespace genfast::gram

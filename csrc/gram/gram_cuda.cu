@@ -206,28 +206,10 @@ at::Tensor sym_apply_cuda(const at::Tensor& S, const at::Tensor& f) {
   return out;
 }
 
-at::Tensor gram_matrix_backward_cuda(const at::Tensor& grad, const at::Tensor& f, double scale) {
-  return gram_backward(grad, f, scale, sym_apply_cuda);
-}
-
-std::tuple<at::Tensor, at::Tensor> style_loss_cuda(const at::Tensor& f, const at::Tensor& target, double scale,
-                                                   c10::string_view reduction, double weight) {
-  return style_loss_forward(f, target, scale, reduction, weight, gram_acc_cuda);
-}
-
-at::Tensor style_loss_backward_cuda(const at::Tensor& grad, const at::Tensor& f, const at::Tensor& gram,
-                                    const at::Tensor& target, double scale, c10::string_view reduction,
-                                    double weight) {
-  return style_loss_backward(grad, f, gram, target, scale, reduction, weight, sym_apply_cuda);
-}
-
 }  // namespace
 
 TORCH_LIBRARY_IMPL(genfast, CUDA, m) {
-  m.impl("gram_matrix", &gram_matrix_cuda);
-  m.impl("gram_matrix_backward", &gram_matrix_backward_cuda);
-  m.impl("style_loss", &style_loss_cuda);
-  m.impl("style_loss_backward", &style_loss_backward_cuda);
+  DeviceKernels<gram_matrix_cuda, gram_acc_cuda, sym_apply_cuda>::register_in(m);
 }
 
 }  // namespace genfast::gram

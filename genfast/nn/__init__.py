@@ -2,5 +2,7 @@
 
 from genfast.nn.gram import GramMatrix, StyleLoss
 from genfast.nn.instance_norm import ConditionalInstanceNorm2d, InstanceNorm2d
+from genfast.nn.minibatch import MinibatchDiscrimination, MinibatchStdDev
 
-__all__ = ["GramMatrix", "StyleLoss", "InstanceNorm2d", "ConditionalInstanceNorm2d"]
+__all__ = ["GramMatrix", "StyleLoss", "MinibatchStdDev", "MinibatchDiscrimination", "InstanceNorm2d",
+           "ConditionalInstanceNorm2d"]

@@ -14,14 +14,10 @@ from x), so gradient penalties (WGAN-GP, R1) through these layers get exact seco
 
 from __future__ import annotations
 
-import importlib
-
 import torch
 
 from genfast import _native
-
-# The module, not the function genfast.reference re-exports under the same name.
-ref = importlib.import_module("genfast.reference.instance_norm")
+from genfast.reference import instance_norm as ref
 
 ACTIVATIONS = ref.ACTIVATIONS
 
