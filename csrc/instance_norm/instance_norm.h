@@ -64,4 +64,19 @@ inline at::Tensor per_plane_acc(const c10::optional<at::Tensor>& t, at::ScalarTy
   return t->to(acc).contiguous();
 }
 
+// The inputs of instance_norm_backward, checked the same way on every device.
+inline void check_backward_inputs(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& mean,
+                                  const at::Tensor& rstd, const c10::optional<at::Tensor>& scale,
+                                  const c10::optional<at::Tensor>& shift, const char* op) {
+  check_x(x, op);
+  TORCH_CHECK(grad.sizes() == x.sizes(), "genfast.", op, ": expected grad of shape ", x.sizes(),
+              " (the shape of x), got ", grad.sizes());
+  check_floating(grad, op, "grad");
+  check_same_device(x, "x", grad, "grad", op);
+  check_per_plane(mean, x, op, "mean");
+  check_per_plane(rstd, x, op, "rstd");
+  check_per_plane(scale, x, op, "scale");
+  check_per_plane(shift, x, op, "shift");
+}
+
 }  // namespace genfast::instance_norm

@@ -201,15 +201,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_backward_cuda(
     const c10::optional<at::Tensor>& scale, const c10::optional<at::Tensor>& shift, double eps,
     c10::string_view activation, double negative_slope) {
   const char* op = "instance_norm_backward";
-  check_x(x, op);
-  TORCH_CHECK(grad.sizes() == x.sizes(), "genfast.", op, ": expected grad of shape ", x.sizes(),
-              " (the shape of x), got ", grad.sizes());
-  check_floating(grad, op, "grad");
-  check_same_device(x, "x", grad, "grad", op);
-  check_per_plane(mean, x, op, "mean");
-  check_per_plane(rstd, x, op, "rstd");
-  check_per_plane(scale, x, op, "scale");
-  check_per_plane(shift, x, op, "shift");
+  check_backward_inputs(grad, x, mean, rstd, scale, shift, op);
   const Act act = parse_activation(activation, op);
   const c10::cuda::CUDAGuard guard(x.device());
   const auto acc = acc_type(x.scalar_type());
