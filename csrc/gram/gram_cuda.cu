@@ -134,12 +134,10 @@ at::Tensor gram_out_dtype_cuda(const at::Tensor& f, double scale, at::ScalarType
 }
 
 at::Tensor gram_matrix_cuda(const at::Tensor& f, double scale) {
-  check_features(f, "gram_matrix");
   return gram_out_dtype_cuda(f, scale, f.scalar_type());
 }
 
 at::Tensor gram_acc_cuda(const at::Tensor& f, double scale) {
-  check_features(f, "gram_matrix");
   return gram_out_dtype_cuda(f, scale, acc_type(f.scalar_type()));
 }
 

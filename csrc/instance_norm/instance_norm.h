@@ -64,6 +64,17 @@ inline at::Tensor per_plane_acc(const c10::optional<at::Tensor>& t, at::ScalarTy
   return t->to(acc).contiguous();
 }
 
+// The inputs of instance_norm, checked the same way on every device; returns the activation.
+inline Act check_forward_inputs(const at::Tensor& x, const c10::optional<at::Tensor>& scale,
+                                const c10::optional<at::Tensor>& shift, double eps, c10::string_view activation,
+                                const char* op) {
+  check_x(x, op);
+  check_per_plane(scale, x, op, "scale");
+  check_per_plane(shift, x, op, "shift");
+  check_eps(eps, op);
+  return parse_activation(activation, op);
+}
+
 // The inputs of instance_norm_backward, checked the same way on every device.
 inline void check_backward_inputs(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& mean,
                                   const at::Tensor& rstd, const c10::optional<at::Tensor>& scale,

@@ -160,11 +160,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_cuda(const at::Tens
                                                                   const c10::optional<at::Tensor>& shift, double eps,
                                                                   c10::string_view activation, double negative_slope) {
   const char* op = "instance_norm";
-  check_x(x, op);
-  check_per_plane(scale, x, op, "scale");
-  check_per_plane(shift, x, op, "shift");
-  check_eps(eps, op);
-  const Act act = parse_activation(activation, op);
+  const Act act = check_forward_inputs(x, scale, shift, eps, activation, op);
   const c10::cuda::CUDAGuard guard(x.device());
   const auto acc = acc_type(x.scalar_type());
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);

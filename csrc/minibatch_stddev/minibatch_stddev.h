@@ -20,7 +20,7 @@ struct Geometry {
   int64_t N, C, HW, G, n, F, c;
   // strides of x (and of dy's first C channels) in elements; for a (m, f) slab the elements are
   // visited as outer x inner with inner the unit-stride dimension
-  int64_t sN, outer, inner, s_outer, s_inner, f_offset;
+  int64_t sN, outer, inner, s_outer, f_offset;
 };
 
 // channels_last iff x is laid out that way (and not also plain contiguous): the kernels then read
@@ -56,7 +56,6 @@ inline Geometry check_and_measure(const at::Tensor& x, int64_t group_size, int64
     g.outer = g.HW;
     g.s_outer = C;
     g.inner = g.c;
-    g.s_inner = 1;
     g.f_offset = g.c;  // channel group f starts f*c elements into a pixel
   } else {
     // a channel group of an NCHW sample is one contiguous run of c*H*W elements
@@ -64,10 +63,24 @@ inline Geometry check_and_measure(const at::Tensor& x, int64_t group_size, int64
     g.outer = 1;
     g.s_outer = 0;
     g.inner = g.c * g.HW;
-    g.s_inner = 1;
     g.f_offset = g.c * g.HW;
   }
   return g;
+}
+
+// Strides of dy = grad_out, (N, C + F, H, W) in x's layout, as the backward kernels walk it.
+struct GradLayout {
+  int64_t sN, s_outer;
+};
+
+inline GradLayout check_grad_out(const at::Tensor& grad_out, const at::Tensor& x, const Geometry& g) {
+  TORCH_CHECK(grad_out.dim() == 4 && grad_out.size(0) == g.N && grad_out.size(1) == g.C + g.F &&
+                  grad_out.size(2) == x.size(2) && grad_out.size(3) == x.size(3),
+              "genfast.minibatch_stddev_backward: expected grad_out of shape (", g.N, ", ", g.C + g.F, ", ",
+              x.size(2), ", ", x.size(3), "), got ", grad_out.sizes());
+  check_same_device(x, "x", grad_out, "grad_out", "minibatch_stddev_backward");
+  const bool nhwc = layout_of(x) == at::MemoryFormat::ChannelsLast;
+  return {(g.C + g.F) * g.HW, nhwc ? g.C + g.F : 0};
 }
 
 }  // namespace genfast::minibatch_stddev

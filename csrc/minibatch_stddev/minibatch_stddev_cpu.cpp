@@ -155,11 +155,7 @@ void compute_grad(const scalar_t* x, const scalar_t* dy, scalar_t* dx, const Geo
 at::Tensor minibatch_stddev_backward_cpu(const at::Tensor& grad_out, const at::Tensor& x_in, int64_t group_size,
                                          int64_t num_channels, double eps) {
   const Geometry g = check_and_measure(x_in, group_size, num_channels, eps, "minibatch_stddev_backward");
-  TORCH_CHECK(grad_out.dim() == 4 && grad_out.size(0) == g.N && grad_out.size(1) == g.C + g.F &&
-                  grad_out.size(2) == x_in.size(2) && grad_out.size(3) == x_in.size(3),
-              "genfast.minibatch_stddev_backward: expected grad_out of shape (", g.N, ", ", g.C + g.F, ", ",
-              x_in.size(2), ", ", x_in.size(3), "), got ", grad_out.sizes());
-  check_same_device(x_in, "x", grad_out, "grad_out", "minibatch_stddev_backward");
+  const GradLayout dyl = check_grad_out(grad_out, x_in, g);
   const auto fmt = layout_of(x_in);
   const at::Tensor x = x_in.contiguous(fmt);
   const at::Tensor dy = grad_out.to(x.scalar_type()).contiguous(fmt);
@@ -169,16 +165,13 @@ at::Tensor minibatch_stddev_backward_cpu(const at::Tensor& grad_out, const at::T
   // gstat[m, f] = sum over the group's samples and H x W of dy[:, C + f]
   const at::Tensor gstat =
       dy.narrow(1, g.C, g.F).to(acc).sum({2, 3}).view({g.G, g.n, g.F}).sum(0).contiguous();
-  const bool nhwc = fmt == at::MemoryFormat::ChannelsLast;
-  const int64_t dy_sN = (g.C + g.F) * g.HW;
-  const int64_t dy_s_outer = nhwc ? g.C + g.F : 0;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "genfast::minibatch_stddev_backward",
                                   [&] {
                                     using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
                                     compute_grad<scalar_t, acc_t>(x.const_data_ptr<scalar_t>(),
                                                                   dy.const_data_ptr<scalar_t>(),
-                                                                  dx.mutable_data_ptr<scalar_t>(), g, dy_sN,
-                                                                  dy_s_outer, gstat.const_data_ptr<acc_t>(), eps);
+                                                                  dx.mutable_data_ptr<scalar_t>(), g, dyl.sN,
+                                                                  dyl.s_outer, gstat.const_data_ptr<acc_t>(), eps);
                                   });
   return dx;
 }

@@ -109,20 +109,13 @@ at::Tensor minibatch_stddev_cuda(const at::Tensor& x_in, int64_t group_size, int
 at::Tensor minibatch_stddev_backward_cuda(const at::Tensor& grad_out, const at::Tensor& x_in, int64_t group_size,
                                           int64_t num_channels, double eps) {
   const Geometry g = check_and_measure(x_in, group_size, num_channels, eps, "minibatch_stddev_backward");
-  TORCH_CHECK(grad_out.dim() == 4 && grad_out.size(0) == g.N && grad_out.size(1) == g.C + g.F &&
-                  grad_out.size(2) == x_in.size(2) && grad_out.size(3) == x_in.size(3),
-              "genfast.minibatch_stddev_backward: expected grad_out of shape (", g.N, ", ", g.C + g.F, ", ",
-              x_in.size(2), ", ", x_in.size(3), "), got ", grad_out.sizes());
-  check_same_device(x_in, "x", grad_out, "grad_out", "minibatch_stddev_backward");
+  const GradLayout dyl = check_grad_out(grad_out, x_in, g);
   const c10::cuda::CUDAGuard guard(x_in.device());
   const auto fmt = layout_of(x_in);
   const at::Tensor x = x_in.contiguous(fmt);
   const at::Tensor dy = grad_out.to(x.scalar_type()).contiguous(fmt);
   at::Tensor dx = at::empty(x.sizes(), x.options().memory_format(fmt));
   if (dx.numel() == 0) return dx;
-  const bool nhwc = fmt == at::MemoryFormat::ChannelsLast;
-  const int64_t dy_sN = (g.C + g.F) * g.HW;
-  const int64_t dy_s_outer = nhwc ? g.C + g.F : 0;
   auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "genfast::minibatch_stddev_backward", [&] {
     using acc_t = at::opmath_type<scalar_t>;
@@ -135,8 +128,8 @@ at::Tensor minibatch_stddev_backward_cuda(const at::Tensor& grad_out, const at::
     const int64_t total = g.n * g.F * g.c * g.HW;
     const int blocks = static_cast<int>(std::min<int64_t>((total + kThreads - 1) / kThreads, 65535));
     grad_kernel<scalar_t, acc_t><<<blocks, kThreads, 0, stream>>>(
-        x.const_data_ptr<scalar_t>(), dy.const_data_ptr<scalar_t>(), dx.mutable_data_ptr<scalar_t>(), g, dy_sN,
-        dy_s_outer, gstat.const_data_ptr<acc_t>(), static_cast<acc_t>(eps));
+        x.const_data_ptr<scalar_t>(), dy.const_data_ptr<scalar_t>(), dx.mutable_data_ptr<scalar_t>(), g, dyl.sN,
+        dyl.s_outer, gstat.const_data_ptr<acc_t>(), static_cast<acc_t>(eps));
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return dx;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import statistics
 import time
 from typing import Callable
@@ -159,6 +160,4 @@ def plot(results: list[Result], path: str, title: str) -> None:
     tmp = path + ".tmp.png"
     fig.savefig(tmp, dpi=120)
     plt.close(fig)
-    import os
-
     os.replace(tmp, path)

@@ -173,7 +173,7 @@ def _register() -> None:
                                "supported; use impl='reference' where a second derivative is needed")
         return backward
 
-    for name, n_in in (("gram_matrix_backward", 3), ("style_loss_backward", 7)):
+    for name in ("gram_matrix_backward", "style_loss_backward"):
         torch.library.register_autograd(f"genfast::{name}", no_double_backward(name),
                                         setup_context=lambda ctx, inputs, output: None)
 
