@@ -16,6 +16,7 @@ import torch
 
 import genfast
 from genfast import _native
+from genfast.io import atomic_write_text
 
 # public op name -> the registered native ops it is built from (all must be native for "native")
 NATIVE_OPS = {
@@ -129,19 +130,12 @@ def cmd_bench(args) -> int:
         payload = {"command": " ".join(["genfast"] + sys.argv[1:]), "info": info_dict(),
                    "machine_mm_gflops": mm, "machine_copy_gbps": copy,
                    "results": [r.as_dict() for r in results], "summary": summary}
-        _atomic_write(args.json, json.dumps(payload, indent=2))
+        atomic_write_text(args.json, json.dumps(payload, indent=2))
         print(f"wrote {args.json}")
     if args.plot:
         core.plot(results, args.plot, f"genfast {args.op} on {device.type} ({torch.get_num_threads()} threads)")
         print(f"wrote {args.plot}")
     return 0
-
-
-def _atomic_write(path: str, text: str) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def build_parser() -> argparse.ArgumentParser:
