@@ -2,6 +2,7 @@
 
   genfast info [--json]                       versions, native ops per device, threads, build flags
   genfast bench [--op gram] [--device cpu]    reference vs torch.compile(reference) vs native
+  genfast stylize --content C --style S -o OUT  neural style transfer (see `genfast stylize -h`)
 """
 
 from __future__ import annotations
@@ -158,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--plot", metavar="PATH", help="write a PNG bar chart of the speed-ups")
     bench.add_argument("--quiet", action="store_true", help="no per-case progress lines")
     bench.set_defaults(func=cmd_bench)
+
+    from genfast.style import cli as style_cli
+    style_cli.register(sub)
     return p
 
 

@@ -68,6 +68,8 @@ def load_image(path, size=None, *, name: str = "image") -> torch.Tensor:
     from PIL import Image, UnidentifiedImageError
 
     size = _check_size(size, "size")
+    if isinstance(path, str) and path.startswith("skimage:"):
+        return resize(sample_image(path[len("skimage:"):], name=name), size)
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{name}: no such file: {str(path)!r}")
@@ -85,6 +87,23 @@ def load_image(path, size=None, *, name: str = "image") -> torch.Tensor:
     if image.width == 0 or image.height == 0:
         raise ValueError(f"{name}: {str(path)!r} has zero size ({image.width}x{image.height})")
     return resize(pil_to_tensor(image), size)
+
+
+#: photos inside scikit-image's wheel (the others in skimage.data download on first use)
+SKIMAGE_SAMPLES = ("astronaut", "chelsea", "coffee", "rocket", "camera", "hubble_deep_field", "brick",
+                   "grass", "gravel")
+
+
+def sample_image(sample: str, *, name: str = "image") -> torch.Tensor:
+    """One of scikit-image's bundled photos, by name (`skimage:astronaut` on the command line)."""
+    if sample not in SKIMAGE_SAMPLES:
+        raise ValueError(f"{name}: unknown sample image 'skimage:{sample}'; expected one of "
+                         f"{', '.join('skimage:' + s for s in SKIMAGE_SAMPLES)}")
+    try:
+        import skimage.data
+    except ImportError:
+        raise ImportError(f"{name}: 'skimage:{sample}' needs scikit-image (pip install scikit-image)") from None
+    return array_to_tensor(getattr(skimage.data, sample)())
 
 
 def pil_to_tensor(image) -> torch.Tensor:

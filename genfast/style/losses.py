@@ -1,0 +1,75 @@
+"""The losses of optimisation-based style transfer, in the conventions people know them by.
+
+J(G) = alpha * J_content(C, G) + beta * sum_l lambda_l * J_style^l(S, G) + gamma * TV(G)
+
+Style loss conventions (F: the C x M feature matrix of a layer, M = H*W; G = F F^T, A = the target's):
+  "mse"             mean over C x C of (G/(CM) - A/(CM))^2      (the PyTorch tutorial's; default)
+  "gatys"           1/(4 C^2 M^2) * sum (G - A)^2                (Gatys et al. 2016, eq. 4)
+  "deeplearning_ai" 1/(2 M C)^2 * sum (G - A)^2                  (deeplearning.ai's course)
+  "frobenius"       sqrt(sum (G/(CM) - A/(CM))^2)
+All are computed by the fused native style loss (genfast.ops.style_loss) where it is built.
+Content loss follows the same convention: "mse" and "frobenius" mean((F - P)^2), "gatys" 1/2 sum (F - P)^2,
+"deeplearning_ai" 1/(4 M C) sum (F - P)^2.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from genfast import ops
+
+CONVENTIONS = ("mse", "gatys", "deeplearning_ai", "frobenius")
+
+
+def check_convention(loss: str) -> str:
+    if loss not in CONVENTIONS:
+        raise ValueError(f"loss: expected one of {', '.join(CONVENTIONS)}, got {loss!r}")
+    return loss
+
+
+def _gram_normalize(loss: str) -> str:
+    # "gatys" uses G/M so the numbers stay small in float32; the 1/M^2 is then already in the difference.
+    return "hw" if loss == "gatys" else "chw"
+
+
+def target_gram(features: torch.Tensor, loss: str = "mse", *, impl: str = "auto") -> torch.Tensor:
+    """The Gram matrix a style layer's loss compares against, in the convention's normalisation."""
+    return ops.gram_matrix(features, normalize=_gram_normalize(check_convention(loss)), impl=impl)
+
+
+def style_loss(features: torch.Tensor, target: torch.Tensor, loss: str = "mse", *, weight: float = 1.0,
+               impl: str = "auto") -> torch.Tensor:
+    """J_style of one layer against a Gram matrix from `target_gram` (same convention)."""
+    check_convention(loss)
+    c = features.shape[1]
+    if loss == "mse":
+        return ops.style_loss(features, target, normalize="chw", reduction="mse", weight=weight, impl=impl)
+    if loss == "gatys":
+        return ops.style_loss(features, target, normalize="hw", reduction="sum", weight=weight / (4.0 * c * c),
+                              impl=impl)
+    if loss == "deeplearning_ai":
+        return ops.style_loss(features, target, normalize="chw", reduction="sum", weight=weight / 4.0, impl=impl)
+    return ops.style_loss(features, target, normalize="chw", reduction="frobenius", weight=weight, impl=impl)
+
+
+def content_loss(features: torch.Tensor, target: torch.Tensor, loss: str = "mse") -> torch.Tensor:
+    """J_content of one layer: features against the content image's features at that layer."""
+    check_convention(loss)
+    if features.shape != target.shape:
+        raise ValueError(f"content_loss: features {tuple(features.shape)} and target {tuple(target.shape)} differ")
+    diff = (features - target).float()
+    if loss == "gatys":
+        return 0.5 * diff.square().sum()
+    if loss == "deeplearning_ai":
+        m_c = features[0].numel()
+        return diff.square().sum() / (4.0 * m_c)
+    return diff.square().mean()
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    """Total variation: mean squared difference between neighbouring pixels (both directions)."""
+    if image.dim() != 4:
+        raise ValueError(f"tv_loss: expected image of shape (N, C, H, W), got {tuple(image.shape)}")
+    dy = image[..., 1:, :] - image[..., :-1, :]
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    return dy.square().mean() + dx.square().mean()
