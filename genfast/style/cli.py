@@ -56,7 +56,8 @@ def register(sub) -> None:
     p.add_argument("--style-scale", type=float, default=1.0, help="style image size relative to the output")
     p.add_argument("--num-scales", type=int, default=1, help="coarse-to-fine scales (each halves the size)")
     p.add_argument("--tile", type=int, help="optimise in tiles of this many pixels (bounded memory)")
-    p.add_argument("--tile-overlap", type=int, help="tile overlap in pixels (default tile/4)")
+    p.add_argument("--tile-halo", type=int, default=64,
+                   help="pixels of context around each tile (default 64; more is closer to untiled)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=0, metavar="N", help="write a snapshot every N iterations")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
@@ -96,7 +97,7 @@ def run(args) -> int:
             loss=args.loss, size=args.size, style_scale=args.style_scale, init=args.init,
             optimizer=args.optimizer, lr=args.lr, iterations=args.iterations, seed=args.seed,
             preserve_color=args.preserve_color, num_scales=args.num_scales, tile=args.tile,
-            tile_overlap=args.tile_overlap, output=args.output, save_every=args.save_every,
+            tile_halo=args.tile_halo, output=args.output, save_every=args.save_every,
             progress=not args.quiet, device=args.device)
     except (ValueError, TypeError, FileNotFoundError, IsADirectoryError, ImportError, FloatingPointError) as e:
         print(f"genfast stylize: {e}", file=sys.stderr)

@@ -6,11 +6,9 @@ Gram matrices match the style image(s)' at the style layers:
     J(G) = content_weight * sum_l J_content^l + style_weight * sum_l w_l J_style^l + tv_weight * TV(G)
 
 Beyond the paper: several style images blended by weight, style scale, colour preservation, coarse-to-fine
-scales, and tiles for images whose activations do not fit in memory. A tile is optimised on its own
-crop against the whole image's style statistics (a Gram matrix normalised by the number of positions is
-an average, so one tile should match it as the whole image does), starts from the current canvas (so it
-continues what its neighbours already painted in the overlap) and is blended back with a linear ramp
-across the overlap; peak memory is that of one tile.
+scales, and tiles for images whose activations do not fit in memory (see Objective: the whole image is
+optimised as one, its gradient computed a tile at a time, so peak memory is one tile's and there are no
+seams).
 """
 
 from __future__ import annotations
@@ -24,7 +22,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from genfast import io
+from genfast import io, ops
 from genfast.models import FeatureNet, feature_net
 from genfast.style import color, losses
 
@@ -69,10 +67,24 @@ def _check_weight(value, name: str) -> float:
 
 
 class Objective:
-    """J(G) for one network, its layers, weights and targets. Content targets are set per crop."""
+    """J(G) for one network, its layers, weights and targets.
+
+    `tile` (pixels) bounds peak memory: the image is cut into tiles, each evaluated on a crop with
+    `halo` extra pixels of context on every side, and only each tile's own positions are counted. The
+    style loss is a function of the whole image's Gram matrices, which are sums over positions, so it
+    takes two passes: the first (no autograd) adds up every tile's Gram contribution and yields the loss
+    and dL/dG; the second backpropagates <dL/dG, G_tile> through each tile in turn, which is exactly the
+    whole image's gradient (d<D, F F^T>/dF = (D + D^T) F). With a halo at least the receptive field of
+    the deepest layer, tiled and untiled objectives agree to rounding; with a smaller one they differ
+    only near tile borders, and since one image is optimised as a whole there are no seams.
+    """
+
+    #: tiles start and end on multiples of this, so every layer's grid (stride <= 32) lines up with it
+    ALIGN = 32
 
     def __init__(self, net: FeatureNet, content_layers, style_layers, layer_weights, content_weight,
-                 style_weight, tv_weight, loss: str, impl: str = "auto"):
+                 style_weight, tv_weight, loss: str, impl: str = "auto", *, tile: int | None = None,
+                 halo: int = 64):
         self.net = net
         self.content_layers = list(content_layers)
         self.style_layers = list(style_layers)
@@ -80,41 +92,95 @@ class Objective:
         self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
         self.loss = loss
         self.impl = impl
+        self.tile = tile
+        self.halo = -(-halo // self.ALIGN) * self.ALIGN
         self.layers = list(dict.fromkeys(self.content_layers + self.style_layers))
-        self.content_targets: dict[str, torch.Tensor] = {}
+        self.content_targets: dict = {}
         self.style_targets: dict[str, torch.Tensor] = {}
+        self._norm = losses.gram_normalize(loss)
 
+    # -- tiles ---------------------------------------------------------------------------------
+    def plan(self, h: int, w: int):
+        """[(core box, crop box)] as (y0, x0, y1, x1); the cores partition the image."""
+        if not self.tile or (h <= self.tile and w <= self.tile):
+            return [((0, 0, h, w), (0, 0, h, w))]
+
+        def cuts(n):
+            count = math.ceil(n / self.tile)
+            inner = [round(i * n / count / self.ALIGN) * self.ALIGN for i in range(1, count)]
+            return [0] + sorted(set(c for c in inner if 0 < c < n)) + [n]
+
+        ys, xs = cuts(h), cuts(w)
+        out = []
+        for y0, y1 in zip(ys, ys[1:]):
+            for x0, x1 in zip(xs, xs[1:]):
+                crop = (max(0, y0 - self.halo), max(0, x0 - self.halo), min(h, y1 + self.halo), min(w, x1 + self.halo))
+                out.append(((y0, x0, y1, x1), crop))
+        return out
+
+    @staticmethod
+    def _interior(feature: torch.Tensor, core, crop, full_hw) -> torch.Tensor:
+        """The part of a crop's feature map that belongs to the core tile."""
+        fh, fw = feature.shape[-2:]
+        ch, cw = crop[2] - crop[0], crop[3] - crop[1]
+        sy, sx = max(1, round(ch / fh)), max(1, round(cw / fw))
+        y_start = (core[0] - crop[0]) // sy
+        x_start = (core[1] - crop[1]) // sx
+        y_end = fh if core[2] == full_hw[0] else (core[2] - crop[0]) // sy
+        x_end = fw if core[3] == full_hw[1] else (core[3] - crop[1]) // sx
+        return feature[..., y_start:y_end, x_start:x_end]
+
+    # -- targets -------------------------------------------------------------------------------
     @torch.no_grad()
     def set_content(self, content: torch.Tensor) -> None:
-        feats = self.net(content, self.content_layers) if self.content_layers else {}
-        self.content_targets = {k: v.detach().clone() for k, v in feats.items()}
+        """Content features per tile (interior positions only), for the content loss."""
+        h, w = content.shape[-2:]
+        self._plan = self.plan(h, w)
+        self._hw = (h, w)
+        self.content_targets = {}
+        counts = {k: 0 for k in self.content_layers}
+        for core, crop in self._plan:
+            if not self.content_layers:
+                break
+            feats = self.net(content[..., crop[0]:crop[2], crop[1]:crop[3]], self.content_layers)
+            for k, v in feats.items():
+                inner = self._interior(v, core, crop, (h, w)).clone()
+                self.content_targets[(k, core)] = inner
+                counts[k] += inner[0, 0].numel()
+        self._content_positions = counts
 
     @torch.no_grad()
-    def set_styles(self, styles: Sequence[torch.Tensor], blend: Sequence[float], tile: int | None) -> None:
+    def _grams(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The whole image's normalised Gram matrices at the style layers, tile by tile.
+
+        Also leaves in self._divisor the number each layer's F F^T was divided by."""
+        h, w = image.shape[-2:]
+        sums, positions = {}, {}
+        for core, crop in self.plan(h, w):
+            feats = self.net(image[..., crop[0]:crop[2], crop[1]:crop[3]], self.style_layers)
+            for k, v in feats.items():
+                inner = self._interior(v, core, crop, (h, w))
+                sums[k] = sums.get(k, 0) + ops.gram_matrix(inner, normalize="none", impl=self.impl)[0]
+                positions[k] = positions.get(k, 0) + inner[0, 0].numel()
+        self._divisor = {k: positions[k] * (g.shape[-1] if self._norm == "chw" else 1) for k, g in sums.items()}
+        return {k: g / self._divisor[k] for k, g in sums.items()}
+
+    @torch.no_grad()
+    def set_styles(self, styles: Sequence[torch.Tensor], blend: Sequence[float]) -> None:
         targets = {}
         for image, w in zip(styles, blend):
-            for layer, gram in self._style_grams(image, tile).items():
+            for layer, gram in self._grams(image).items():
                 targets[layer] = targets.get(layer, 0) + w * gram
         self.style_targets = targets
 
-    def _style_grams(self, image: torch.Tensor, tile: int | None) -> dict[str, torch.Tensor]:
-        h, w = image.shape[-2:]
-        if not tile or (h <= tile and w <= tile):
-            feats = self.net(image, self.style_layers)
-            return {k: losses.target_gram(v, self.loss, impl=self.impl)[0] for k, v in feats.items()}
-        # A normalised Gram matrix is a mean over positions: average the tiles' weighted by their area.
-        sums, total = {}, 0
-        for y0, x0, y1, x1 in _tiles(h, w, tile, 0):
-            area = (y1 - y0) * (x1 - x0)
-            feats = self.net(image[..., y0:y1, x0:x1], self.style_layers)
-            for k, v in feats.items():
-                sums[k] = sums.get(k, 0) + area * losses.target_gram(v, self.loss, impl=self.impl)[0]
-            total += area
-        return {k: v / total for k, v in sums.items()}
-
+    # -- the objective -------------------------------------------------------------------------
     def __call__(self, image: torch.Tensor):
+        """(total, parts) with autograd through `image`; untiled only (see backward for tiles)."""
+        if len(self._plan) != 1:
+            raise RuntimeError("Objective: a tiled objective is evaluated with value_and_grad")
         feats = self.net(image, self.layers)
-        content = sum((losses.content_loss(feats[k], self.content_targets[k], self.loss)
+        core, crop = self._plan[0]
+        content = sum((losses.content_loss(feats[k], self.content_targets[(k, core)], self.loss)
                        for k in self.content_layers), image.new_zeros(()))
         style = sum((losses.style_loss(feats[k], self.style_targets[k], self.loss,
                                        weight=self.layer_weights.get(k, 1.0), impl=self.impl)
@@ -123,35 +189,44 @@ class Objective:
         total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
         return total, {"content": content, "style": style, "tv": tv}
 
-
-def _tiles(h: int, w: int, tile: int, overlap: int):
-    """(y0, x0, y1, x1) covering an h x w image with tiles of at most `tile`, overlapping by `overlap`."""
-    def starts(n):
-        if n <= tile:
-            return [0]
-        stride = tile - overlap
-        count = math.ceil((n - tile) / stride) + 1
-        # spread the tiles evenly so the last one does not hang over the edge
-        return [round(i * (n - tile) / (count - 1)) for i in range(count)]
-    return [(y, x, min(y + tile, h), min(x + tile, w)) for y in starts(h) for x in starts(w)]
-
-
-def _ramp_mask(shape, box, h, w, overlap, device) -> torch.Tensor:
-    """Weight 1 inside the tile, falling linearly to 0 over `overlap` pixels at edges inside the image."""
-    y0, x0, y1, x1 = box
-    def ramp(n, lo_inner, hi_inner):
-        r = torch.ones(n, device=device)
-        k = min(overlap, n // 2)
-        if k > 0:
-            edge = (torch.arange(k, device=device, dtype=torch.float32) + 1) / (k + 1)
-            if lo_inner:
-                r[:k] = torch.minimum(r[:k], edge)
-            if hi_inner:
-                r[n - k:] = torch.minimum(r[n - k:], edge.flip(0))
-        return r
-    ry = ramp(y1 - y0, y0 > 0, y1 < h)
-    rx = ramp(x1 - x0, x0 > 0, x1 < w)
-    return (ry[:, None] * rx[None, :]).expand(shape)
+    def value_and_grad(self, image: torch.Tensor):
+        """J(image) and its parts; adds dJ/dimage into image.grad. Memory: one tile at a time."""
+        if len(self._plan) == 1:
+            total, parts = self(image)
+            total.backward()
+            return total.detach(), {k: v.detach() for k, v in parts.items()}
+        h, w = image.shape[-2:]
+        # pass 1: the whole image's Gram matrices, the style loss, and dL/dG per layer
+        style = image.new_zeros((), dtype=torch.float32)
+        dgram = {}
+        for k, g in self._grams(image.detach()).items():
+            g = g.detach().requires_grad_(True)
+            with torch.enable_grad():
+                value = losses.gram_loss(g, self.style_targets[k], self.loss, weight=self.layer_weights.get(k, 1.0))
+                (dgram[k],) = torch.autograd.grad(value, g)
+            style = style + value.detach()
+        # pass 2: per tile, a surrogate whose gradient is the whole objective's gradient on that tile
+        content = image.new_zeros((), dtype=torch.float32)
+        for core, crop in self._plan:
+            view = image[..., crop[0]:crop[2], crop[1]:crop[3]]
+            feats = self.net(view, self.layers)
+            surrogate = image.new_zeros((), dtype=torch.float32)
+            for k in self.style_layers:
+                inner = self._interior(feats[k], core, crop, (h, w))
+                g = ops.gram_matrix(inner, normalize="none", impl=self.impl)[0]
+                surrogate = surrogate + self.style_weight * (dgram[k] * g).sum() / self._divisor[k]
+            for k in self.content_layers:
+                inner = self._interior(feats[k], core, crop, (h, w))
+                scale = losses.content_scale(self.loss, inner.shape[1], self._content_positions[k])
+                part = scale * (inner - self.content_targets[(k, core)]).float().square().sum()
+                surrogate = surrogate + self.content_weight * part
+                content = content + part.detach()
+            surrogate.backward()
+        tv = losses.tv_loss(image) if self.tv_weight else image.new_zeros(())
+        if self.tv_weight:
+            (self.tv_weight * tv).backward()
+        total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv.detach()
+        return total, {"content": content, "style": style, "tv": tv.detach()}
 
 
 def _optimise(image, objective: Objective, iterations: int, optimizer: str, lr: float, bar, on_iter,
@@ -168,12 +243,11 @@ def _optimise(image, objective: Objective, iterations: int, optimizer: str, lr: 
 
     def closure():
         opt.zero_grad(set_to_none=False)
-        total, p = objective(image)
+        total, p = objective.value_and_grad(image)
         if not torch.isfinite(total):
             raise FloatingPointError(
                 f"stylize: the loss became {total.item()} (parts: { {k: float(v) for k, v in p.items()} }); "
                 f"lower lr or the weights")
-        total.backward()
         parts.update({k: float(v.detach()) for k, v in p.items()}, total=float(total.detach()))
         return total
 
@@ -200,7 +274,7 @@ def stylize(content, style, *, style_blend_weights: Sequence[float] | None = Non
             loss: str = "mse", size: int | None = 512, style_scale: float = 1.0, init="content",
             optimizer: str = "lbfgs", lr: float | None = None, iterations: int = 300, seed: int = 0,
             preserve_color: str = "none", num_scales: int = 1, tile: int | None = None,
-            tile_overlap: int | None = None, output=None, save_every: int = 0, progress: bool = True,
+            tile_halo: int = 64, output=None, save_every: int = 0, progress: bool = True,
             device=None, impl: str = "auto",
             callback: Callable[[int, torch.Tensor], None] | None = None) -> StylizeResult:
     """Stylize `content` with `style` (a path/tensor or a list of them) and return a StylizeResult.
@@ -243,9 +317,8 @@ def stylize(content, style, *, style_blend_weights: Sequence[float] | None = Non
             raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
     if tile is not None and (not isinstance(tile, int) or tile < 32):
         raise ValueError(f"tile: expected an integer of at least 32 pixels, got {tile!r}")
-    overlap = (tile // 4 if tile_overlap is None else tile_overlap) if tile else 0
-    if tile and not (0 <= overlap < tile // 2 + 1):
-        raise ValueError(f"tile_overlap: expected 0 <= overlap <= tile/2, got {overlap} for tile {tile}")
+    if isinstance(tile_halo, bool) or not isinstance(tile_halo, int) or tile_halo < 0:
+        raise ValueError(f"tile_halo: expected an integer >= 0 (pixels), got {tile_halo!r}")
     if output is not None and Path(output).suffix.lower() not in io.IMAGE_SUFFIXES:
         raise ValueError(f"output: unknown image suffix in {str(output)!r}; expected one of "
                          f"{sorted(io.IMAGE_SUFFIXES)}")
@@ -279,62 +352,34 @@ def stylize(content, style, *, style_blend_weights: Sequence[float] | None = Non
     sizes = [max(32, round(longest / 2 ** (num_scales - 1 - i))) for i in range(num_scales)]
 
     objective = Objective(net, content_layers, style_layers, layer_weights, content_weight, style_weight,
-                          tv_weight, loss, impl)
+                          tv_weight, loss, impl, tile=tile, halo=tile_halo)
     image = None
     history: list = []
-    total_iters = 0
-    plans = []
-    for s in sizes:
-        c = io.resize(content_full, s) if s != longest else content_full
-        boxes = _tiles(c.shape[-2], c.shape[-1], tile, overlap) if tile else [(0, 0, c.shape[-2], c.shape[-1])]
-        plans.append((c, boxes))
-        total_iters += iterations * len(boxes)
-
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total_iters, desc="stylize", unit="it", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=iterations * len(sizes), desc="stylize", unit="it", disable=not progress, dynamic_ncols=True)
     done = [0]
     out_path = Path(output) if output is not None else None
 
-    def snapshot(img_full):
+    def snapshot(img):
         done[0] += 1
         if callback is not None:
-            callback(done[0], img_full)
+            callback(done[0], img)
         if save_every and out_path is not None and done[0] % save_every == 0:
-            io.save_image(img_full.detach().clamp(0, 1), out_path.with_name(f"{out_path.stem}_{done[0]:05d}.png"))
+            io.save_image(img.detach().clamp(0, 1), out_path.with_name(f"{out_path.stem}_{done[0]:05d}.png"))
 
     try:
-        for scale_index, (c, boxes) in enumerate(plans):
+        for s in sizes:
+            c = io.resize(content_full, s) if s != longest else content_full
             h, w = c.shape[-2:]
             style_size = max(1, round(max(h, w) * style_scale))
-            objective.set_styles([io.resize(s, style_size) for s in styles_full], blend, tile)
+            objective.set_content(c)
+            objective.set_styles([io.resize(st, style_size) for st in styles_full], blend)
             if image is None:
                 image = _initial_image(init, c, generator, device)
             else:
                 image = F.interpolate(image, size=(h, w), mode="bicubic", align_corners=False).clamp_(0, 1)
-            if len(boxes) == 1:
-                objective.set_content(c)
-                image = _optimise(image, objective, iterations, optimizer, lr, bar, snapshot, history)
-                continue
-            canvas = image.detach().clone()
-            for box in boxes:
-                y0, x0, y1, x1 = box
-                objective.set_content(c[..., y0:y1, x0:x1])
-
-                def tile_snapshot(img, box=box):
-                    if callback is not None or save_every:
-                        view = canvas.clone()
-                        view[..., box[0]:box[2], box[1]:box[3]] = img.detach()
-                        snapshot(view)
-                    else:
-                        done[0] += 1
-
-                result = _optimise(canvas[..., y0:y1, x0:x1], objective, iterations, optimizer, lr, bar,
-                                   tile_snapshot, history)
-                mask = _ramp_mask(result.shape, box, h, w, overlap, device)
-                region = canvas[..., y0:y1, x0:x1]
-                canvas[..., y0:y1, x0:x1] = region * (1 - mask) + result * mask
-            image = canvas
+            image = _optimise(image, objective, iterations, optimizer, lr, bar, snapshot, history)
     finally:
         bar.close()
 

@@ -57,7 +57,9 @@ def content_loss(features: torch.Tensor, target: torch.Tensor, loss: str = "mse"
     check_convention(loss)
     if features.shape != target.shape:
         raise ValueError(f"content_loss: features {tuple(features.shape)} and target {tuple(target.shape)} differ")
-    diff = (features - target).float()
+    diff = features - target
+    if diff.dtype in (torch.float16, torch.bfloat16):
+        diff = diff.float()    # half-precision squares overflow; accumulate in float32 as the style loss does
     if loss == "gatys":
         return 0.5 * diff.square().sum()
     if loss == "deeplearning_ai":
@@ -73,3 +75,36 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
     dy = image[..., 1:, :] - image[..., :-1, :]
     dx = image[..., :, 1:] - image[..., :, :-1]
     return dy.square().mean() + dx.square().mean()
+
+
+def gram_normalize(loss: str) -> str:
+    """How `target_gram` normalises G for this convention ("chw" or "hw")."""
+    return _gram_normalize(check_convention(loss))
+
+
+def gram_loss(gram: torch.Tensor, target: torch.Tensor, loss: str = "mse", *, weight: float = 1.0) -> torch.Tensor:
+    """J_style from a normalised Gram matrix (as `target_gram` makes it) instead of from features.
+
+    style_loss(F, A) == gram_loss(target_gram(F), A): tiled style transfer assembles the whole image's
+    Gram matrix from tiles and needs the loss (and its gradient) as a function of G alone.
+    """
+    check_convention(loss)
+    d = (gram.double() if gram.dtype == torch.float64 else gram.float()) - target
+    if loss == "mse":
+        return weight * d.square().mean()
+    if loss == "gatys":
+        c = gram.shape[-1]
+        return weight / (4.0 * c * c) * d.square().sum()
+    if loss == "deeplearning_ai":
+        return weight / 4.0 * d.square().sum()
+    return weight * d.square().sum().sqrt()
+
+
+def content_scale(loss: str, channels: int, positions: int) -> float:
+    """J_content = content_scale * sum (F - P)^2 for a layer with `channels` x `positions` values."""
+    check_convention(loss)
+    if loss == "gatys":
+        return 0.5
+    if loss == "deeplearning_ai":
+        return 1.0 / (4.0 * channels * positions)
+    return 1.0 / (channels * positions)
