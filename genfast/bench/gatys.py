@@ -173,7 +173,7 @@ def cases(device: torch.device, shapes=None, compile: bool = True) -> list[Case]
 # --- peak memory with and without tiles ------------------------------------------------------------
 
 _MEMORY_SCRIPT = r"""
-import json, resource, sys, torch
+import json, sys, torch
 from genfast.bench import gatys
 from genfast.style import Objective
 name, size, tile = sys.argv[1], int(sys.argv[2]), (int(sys.argv[3]) or None)
@@ -184,16 +184,22 @@ obj = Objective(net, net.content_layers, net.style_layers, {}, 1.0, 1e5, 0.0, "m
 obj.set_content(content)
 obj.set_styles([style], [1.0])
 image = content.clone().requires_grad_(True)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+
+base = status("VmHWM")
 obj.value_and_grad(image)
 obj.value_and_grad(image)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"baseline_mb": base / 1024, "peak_mb": peak / 1024}))
+print(json.dumps({"baseline_mb": base, "peak_mb": status("VmHWM")}))
 """
 
 
 def peak_memory(name: str, size: int, tile: int | None) -> dict:
-    """Peak resident memory of Gatys iterations in a fresh process (Linux ru_maxrss), in MB.
+    """Peak resident memory of Gatys iterations in a fresh process (Linux VmHWM, which unlike ru_maxrss
+    is not inherited from the parent), in MB.
 
     `baseline_mb` is the peak after loading the network and computing the targets; `peak_mb` after
     two iterations; their difference is what the iterations add."""
