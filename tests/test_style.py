@@ -338,3 +338,19 @@ def test_folded_batchnorm_is_the_same_network():
     for k in layers:
         torch.testing.assert_close(unfolded[k], expected[k], rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(folded[k], expected[k], rtol=1e-4, atol=1e-4 * expected[k].abs().max().item())
+
+
+def test_interrupt_keeps_the_last_iterate(vgg, tmp_path):
+    from genfast.style.gatys import StylizeInterrupted
+
+    content, style = _images(size=(32, 32))
+    out = tmp_path / "partial.png"
+
+    def stop_at_3(i, img):
+        if i == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(StylizeInterrupted, match="after 3 iterations") as info:
+        stylize(content, style, network=vgg, style_layers=["relu1_1"], content_layers=["relu2_1"], size=None,
+                iterations=10, output=out, progress=False, device="cpu", callback=stop_at_3)
+    assert info.value.output == out and io.load_image(out).shape == (1, 3, 32, 32)

@@ -1,6 +1,6 @@
 """Neural style transfer: optimisation-based (Gatys et al.), with its losses and colour control."""
 
 from genfast.style import color, losses
-from genfast.style.gatys import Objective, StylizeResult, stylize
+from genfast.style.gatys import Objective, StylizeInterrupted, StylizeResult, stylize
 
-__all__ = ["stylize", "StylizeResult", "Objective", "losses", "color"]
+__all__ = ["stylize", "StylizeResult", "StylizeInterrupted", "Objective", "losses", "color"]

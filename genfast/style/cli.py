@@ -102,6 +102,9 @@ def run(args) -> int:
     except (ValueError, TypeError, FileNotFoundError, IsADirectoryError, ImportError, FloatingPointError) as e:
         print(f"genfast stylize: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:
+        print(f"genfast stylize: {e or 'interrupted'}", file=sys.stderr)
+        return 130
     h, w = result.image.shape[-2:]
     last = result.history[-1] if result.history else {}
     print(f"wrote {result.output} ({w}x{h}) with {result.network} in {time.perf_counter() - t0:.1f} s"

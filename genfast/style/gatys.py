@@ -30,6 +30,14 @@ OPTIMIZERS = ("lbfgs", "adam")
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 
 
+class StylizeInterrupted(KeyboardInterrupt):
+    """Ctrl-C during stylize: the last iterate was written to `output` first."""
+
+    def __init__(self, output: Path, iterations: int):
+        super().__init__(f"interrupted after {iterations} iterations; wrote the last iterate to {output}")
+        self.output, self.iterations = output, iterations
+
+
 @dataclass
 class StylizeResult:
     image: torch.Tensor                       # (1, 3, H, W) in [0, 1]
@@ -361,8 +369,11 @@ def stylize(content, style, *, style_blend_weights: Sequence[float] | None = Non
     done = [0]
     out_path = Path(output) if output is not None else None
 
+    latest = {}
+
     def snapshot(img):
         done[0] += 1
+        latest["image"] = img
         if callback is not None:
             callback(done[0], img)
         if save_every and out_path is not None and done[0] % save_every == 0:
@@ -380,6 +391,15 @@ def stylize(content, style, *, style_blend_weights: Sequence[float] | None = Non
             else:
                 image = F.interpolate(image, size=(h, w), mode="bicubic", align_corners=False).clamp_(0, 1)
             image = _optimise(image, objective, iterations, optimizer, lr, bar, snapshot, history)
+    except KeyboardInterrupt:
+        # keep the work: the last iterate goes to the output (atomically) before the interrupt propagates
+        if out_path is not None and "image" in latest:
+            partial = latest["image"].detach().clamp(0, 1)
+            if preserve_color == "luminance":
+                partial = color.transfer_luminance(partial, content_full)
+            io.save_image(partial.cpu(), out_path)
+            raise StylizeInterrupted(out_path, done[0]) from None
+        raise
     finally:
         bar.close()
 
