@@ -1,18 +1,17 @@
 // CPU kernels of the minibatch standard deviation layer (math in minibatch_stddev.h).
 //
-// Forward: one pass over x that copies it into the output while summing the group mean, a second
-// pass over the same block (still in L1) for the variance, then the statistic is broadcast into
-// the appended channels. Backward: gstat from dy's appended channels, then one pass that
-// recomputes mean and deviation and writes dx. No ATen ops on the way: at these sizes (1 MB) each
-// extra ATen call or temporary costs as much as the whole kernel.
+// Forward: one pass over x that copies it into the output while summing the group mean and (from
+// L1) the variance and the square root, then the statistic is broadcast into the appended
+// channels. Backward: gstat from dy's appended channels, then one pass that recomputes mean and
+// deviation and writes dx. No ATen ops on the way: at StyleGAN's sizes (1 MB) every extra ATen
+// call or temporary is a sizeable fraction of the kernel.
 //
 // The work is split into (group m, channel group f, run of the outer dimension) tasks so that even
 // one group (G = N) keeps both cores busy. Inner loops run along the unit-stride dimension (H*W for
-// NCHW, the channels of a pixel for channels_last) over a block of up to kBlock elements, with the
-// group mean and deviation held in small buffers. The square roots go through at::vec::Vectorized:
-// without -fno-math-errno the compiler will not vectorise std::sqrt itself. Statistics accumulate
-// in float32 (float64 for float64 input), in a fixed order: the result does not depend on the
-// number of threads.
+// NCHW, the channels of a pixel for channels_last), written with at::vec::Vectorized: the compiler
+// did not vectorise the plain loops (aliasing, and std::sqrt without -fno-math-errno). Statistics
+// accumulate in float32 (float64 for float64 input), in a fixed order: the result does not depend
+// on the number of threads.
 
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -30,7 +29,6 @@
 namespace genfast::minibatch_stddev {
 namespace {
 
-constexpr int64_t kBlock = 256;
 constexpr int64_t kTaskElements = 8192;  // elements of one slab per task
 
 // A task is a range [e0, e1) of the flat index e = o * inner + i of one (m, f) slab.
@@ -55,75 +53,113 @@ inline Task task_of(const Geometry& g, int64_t t, int64_t chunks) {
   return {mf / g.F, mf % g.F, chunk * per, std::min(slab_size(g), (chunk + 1) * per)};
 }
 
-// Calls fn(offset_in_x_sample, offset_in_out_sample, len) over unit-stride runs of at most kBlock
-// elements covering the task's range (out: the output in the forward, dy in the backward).
+// Calls fn(offset_in_x_sample, offset_in_out_sample, len) over the unit-stride runs covering the
+// task's range (out: the output in the forward, dy in the backward).
 template <typename Fn>
 inline void for_each_run(const Geometry& g, const Task& k, Fn&& fn) {
   for (int64_t e = k.e0; e < k.e1;) {
     const int64_t o = e / g.inner, i = e % g.inner;
-    const int64_t len = std::min({kBlock, g.inner - i, k.e1 - e});
+    const int64_t len = std::min(g.inner - i, k.e1 - e);
     fn(k.f * g.f_offset + o * g.s_outer + i, k.f * g.f_offset + o * g.o_outer + i, len);
     e += len;
   }
 }
 
-// mu and the variance for `len` positions at offset `off` of the G samples of group m. When `out`
-// is given, the pass that sums the mean also copies the values there (at offset out_off).
+// float and double inputs take the at::vec path: the G values of a lane are loaded once into a
+// register for the mean and again (from L1) for the deviation, without buffers in between
 template <typename scalar_t, typename acc_t>
-inline void group_moments(const scalar_t* __restrict__ x, const Geometry& g, int64_t m, int64_t off, int64_t len,
-                          acc_t* __restrict__ mu, acc_t* __restrict__ var, scalar_t* __restrict__ out,
-                          int64_t out_off) {
-  const acc_t inv_g = acc_t(1) / static_cast<acc_t>(g.G);
-  for (int64_t i = 0; i < len; ++i) mu[i] = 0;
-  for (int64_t s = 0; s < g.G; ++s) {
-    const int64_t sample = s * g.n + m;
-    const scalar_t* __restrict__ p = x + sample * g.sN + off;
-    if (out != nullptr) {
-      scalar_t* __restrict__ q = out + sample * g.oN + out_off;
-      for (int64_t i = 0; i < len; ++i) {
-        mu[i] += static_cast<acc_t>(p[i]);
-        q[i] = p[i];
+constexpr bool kVectorised = std::is_same_v<scalar_t, acc_t>;
+
+// One run of `len` positions of a slab: x0 points at the run in the group's first sample, the
+// others follow `x_step` apart (and out0 / out_step likewise). Copies the values into the output
+// and returns sum_i sqrt(var_i + eps).
+template <typename scalar_t, typename acc_t>
+acc_t forward_run(const scalar_t* __restrict__ x0, scalar_t* __restrict__ out0, int64_t x_step, int64_t out_step,
+                  int64_t G, int64_t len, acc_t eps) {
+  const acc_t inv_g = acc_t(1) / static_cast<acc_t>(G);
+  acc_t total = 0;
+  int64_t i = 0;
+  if constexpr (kVectorised<scalar_t, acc_t>) {
+    using Vec = at::vec::Vectorized<acc_t>;
+    const Vec vinv_g(inv_g), veps(eps);
+    Vec acc(acc_t(0));
+    for (; i + Vec::size() <= len; i += Vec::size()) {
+      Vec sum(acc_t(0));
+      for (int64_t s = 0; s < G; ++s) {
+        const Vec v = Vec::loadu(x0 + s * x_step + i);
+        v.store(out0 + s * out_step + i);
+        sum = sum + v;
       }
-    } else {
-      for (int64_t i = 0; i < len; ++i) mu[i] += static_cast<acc_t>(p[i]);
+      const Vec mean = sum * vinv_g;
+      Vec ss(acc_t(0));
+      for (int64_t s = 0; s < G; ++s) {
+        const Vec d = Vec::loadu(x0 + s * x_step + i) - mean;
+        ss = at::vec::fmadd(d, d, ss);
+      }
+      acc = acc + at::vec::fmadd(ss, vinv_g, veps).sqrt();
     }
+    acc_t lanes[Vec::size()];
+    acc.store(lanes);
+    for (int l = 0; l < Vec::size(); ++l) total += lanes[l];
   }
-  for (int64_t i = 0; i < len; ++i) mu[i] *= inv_g;
-  for (int64_t i = 0; i < len; ++i) var[i] = 0;
-  for (int64_t s = 0; s < g.G; ++s) {
-    const scalar_t* __restrict__ p = x + (s * g.n + m) * g.sN + off;
-    for (int64_t i = 0; i < len; ++i) {
-      const acc_t d = static_cast<acc_t>(p[i]) - mu[i];
-      var[i] += d * d;
+  for (; i < len; ++i) {
+    acc_t sum = 0;
+    for (int64_t s = 0; s < G; ++s) {
+      const scalar_t v = x0[s * x_step + i];
+      out0[s * out_step + i] = v;
+      sum += static_cast<acc_t>(v);
     }
+    const acc_t mean = sum * inv_g;
+    acc_t ss = 0;
+    for (int64_t s = 0; s < G; ++s) {
+      const acc_t d = static_cast<acc_t>(x0[s * x_step + i]) - mean;
+      ss += d * d;
+    }
+    total += std::sqrt(ss * inv_g + eps);
   }
-  for (int64_t i = 0; i < len; ++i) var[i] *= inv_g;
+  return total;
 }
 
-// sum_i sqrt(var[i] + eps), lanes first, then the lanes and the tail in order
-template <typename acc_t>
-inline acc_t sum_sqrt(const acc_t* var, int64_t len, acc_t eps) {
-  using Vec = at::vec::Vectorized<acc_t>;
-  const Vec ve(eps);
-  Vec acc(acc_t(0));
+// One run of the backward: dx = dy + gs * (x - mu) / sqrt(var + eps), gs = gstat / (K * G).
+template <typename scalar_t, typename acc_t>
+void backward_run(const scalar_t* __restrict__ x0, const scalar_t* __restrict__ dy0, scalar_t* __restrict__ dx0,
+                  int64_t x_step, int64_t dy_step, int64_t G, int64_t len, acc_t gs, acc_t eps) {
+  const acc_t inv_g = acc_t(1) / static_cast<acc_t>(G);
   int64_t i = 0;
-  for (; i + Vec::size() <= len; i += Vec::size()) acc = acc + (Vec::loadu(var + i) + ve).sqrt();
-  acc_t lanes[Vec::size()];
-  acc.store(lanes);
-  acc_t sum = 0;
-  for (int l = 0; l < Vec::size(); ++l) sum += lanes[l];
-  for (; i < len; ++i) sum += std::sqrt(var[i] + eps);
-  return sum;
-}
-
-// var[i] <- scale / sqrt(var[i] + eps)
-template <typename acc_t>
-inline void scaled_rsqrt(acc_t* var, int64_t len, acc_t scale, acc_t eps) {
-  using Vec = at::vec::Vectorized<acc_t>;
-  const Vec ve(eps), vs(scale);
-  int64_t i = 0;
-  for (; i + Vec::size() <= len; i += Vec::size()) (vs / (Vec::loadu(var + i) + ve).sqrt()).store(var + i);
-  for (; i < len; ++i) var[i] = scale / std::sqrt(var[i] + eps);
+  if constexpr (kVectorised<scalar_t, acc_t>) {
+    using Vec = at::vec::Vectorized<acc_t>;
+    const Vec vinv_g(inv_g), veps(eps), vgs(gs);
+    for (; i + Vec::size() <= len; i += Vec::size()) {
+      Vec sum(acc_t(0));
+      for (int64_t s = 0; s < G; ++s) sum = sum + Vec::loadu(x0 + s * x_step + i);
+      const Vec mean = sum * vinv_g;
+      Vec ss(acc_t(0));
+      for (int64_t s = 0; s < G; ++s) {
+        const Vec d = Vec::loadu(x0 + s * x_step + i) - mean;
+        ss = at::vec::fmadd(d, d, ss);
+      }
+      const Vec coef = vgs / at::vec::fmadd(ss, vinv_g, veps).sqrt();
+      for (int64_t s = 0; s < G; ++s) {
+        const Vec d = Vec::loadu(x0 + s * x_step + i) - mean;
+        at::vec::fmadd(coef, d, Vec::loadu(dy0 + s * dy_step + i)).store(dx0 + s * x_step + i);
+      }
+    }
+  }
+  for (; i < len; ++i) {
+    acc_t sum = 0;
+    for (int64_t s = 0; s < G; ++s) sum += static_cast<acc_t>(x0[s * x_step + i]);
+    const acc_t mean = sum * inv_g;
+    acc_t ss = 0;
+    for (int64_t s = 0; s < G; ++s) {
+      const acc_t d = static_cast<acc_t>(x0[s * x_step + i]) - mean;
+      ss += d * d;
+    }
+    const acc_t coef = gs / std::sqrt(ss * inv_g + eps);
+    for (int64_t s = 0; s < G; ++s) {
+      const acc_t d = static_cast<acc_t>(x0[s * x_step + i]) - mean;
+      dx0[s * x_step + i] = static_cast<scalar_t>(static_cast<acc_t>(dy0[s * dy_step + i]) + coef * d);
+    }
+  }
 }
 
 template <typename scalar_t, typename acc_t>
@@ -132,13 +168,12 @@ void forward_kernel(const scalar_t* x, scalar_t* out, const Geometry& g, double 
   std::vector<acc_t> partial(static_cast<size_t>(g.n * g.F * chunks), acc_t(0));
   const acc_t e = static_cast<acc_t>(eps);
   at::parallel_for(0, g.n * g.F * chunks, grain_of(g), [&](int64_t begin, int64_t end) {
-    acc_t mu[kBlock], var[kBlock];
     for (int64_t t = begin; t < end; ++t) {
       const Task k = task_of(g, t, chunks);
       acc_t sum = 0;
       for_each_run(g, k, [&](int64_t off, int64_t out_off, int64_t len) {
-        group_moments(x, g, k.m, off, len, mu, var, out, out_off);
-        sum += sum_sqrt(var, len, e);
+        sum += forward_run<scalar_t, acc_t>(x + k.m * g.sN + off, out + k.m * g.oN + out_off, g.n * g.sN,
+                                            g.n * g.oN, g.G, len, e);
       });
       partial[t] = sum;
     }
@@ -189,22 +224,12 @@ void backward_kernel(const scalar_t* x, const scalar_t* dy, scalar_t* dx, const 
   const acc_t e = static_cast<acc_t>(eps);
   const acc_t inv_kg = acc_t(1) / static_cast<acc_t>(g.c * g.HW * g.G);
   at::parallel_for(0, g.n * g.F * chunks, grain_of(g), [&](int64_t begin, int64_t end) {
-    acc_t mu[kBlock], coef[kBlock];
     for (int64_t t = begin; t < end; ++t) {
       const Task k = task_of(g, t, chunks);
       const acc_t gs = gstat[k.m * g.F + k.f] * inv_kg;
       for_each_run(g, k, [&](int64_t off, int64_t dy_off, int64_t len) {
-        group_moments<scalar_t, acc_t>(x, g, k.m, off, len, mu, coef, nullptr, 0);
-        scaled_rsqrt(coef, len, gs, e);
-        for (int64_t s = 0; s < g.G; ++s) {
-          const int64_t sample = s * g.n + k.m;
-          const scalar_t* __restrict__ xp = x + sample * g.sN + off;
-          const scalar_t* __restrict__ dyp = dy + sample * g.oN + dy_off;
-          scalar_t* __restrict__ dxp = dx + sample * g.sN + off;
-          for (int64_t i = 0; i < len; ++i) {
-            dxp[i] = static_cast<scalar_t>(static_cast<acc_t>(dyp[i]) + coef[i] * (static_cast<acc_t>(xp[i]) - mu[i]));
-          }
-        }
+        backward_run<scalar_t, acc_t>(x + k.m * g.sN + off, dy + k.m * g.oN + dy_off, dx + k.m * g.sN + off,
+                                      g.n * g.sN, g.n * g.oN, g.G, len, gs, e);
       });
     }
   });
