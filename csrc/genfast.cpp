@@ -1,5 +1,6 @@
 // Every genfast schema, in one place. Kernels register per device in csrc/<op>/<op>_{cpu,cuda}.*;
-// autograd and fake (meta) kernels are registered from Python (genfast/ops/<op>.py).
+// autograd and fake (meta) kernels are registered from Python (genfast/ops/<op>.py), except the
+// minibatch_stddev autograd, which is C++ (csrc/minibatch_stddev/minibatch_stddev_autograd.cpp).
 //
 // Backward passes are ops of their own, so they dispatch, compile and show up in profiles
 // under their names.
@@ -23,7 +24,7 @@ TORCH_LIBRARY(genfast, m) {
 
   // ---- minibatch_stddev: StyleGAN2's minibatch standard deviation layer, (N, C, H, W) -> (N, C + F, H, W).
   m.def("minibatch_stddev(Tensor x, int group_size, int num_channels, float eps) -> Tensor");
-  // Its autograd (registered in Python) makes double backward work for R1 / gradient penalties.
+  // Its autograd (registered in C++, for speed) makes double backward work for R1 / gradient penalties.
   m.def("minibatch_stddev_backward(Tensor grad_out, Tensor x, int group_size, int num_channels, float eps) -> Tensor");
 
   // ---- instance_norm: per-(n, c) plane normalisation over H*W, then x_hat * scale + shift and an

@@ -20,6 +20,7 @@ CONFIGS = [
     ((3, 4, 5, 5), 8, 1),    # G = min(8, 3) = 3 = N
     ((6, 3, 2, 7), 1, 3),    # G = 1: the deviation is sqrt(eps)
     ((12, 16, 4, 4), 3, 4),
+    ((4, 22, 3, 3), 2, 2),   # 11 channels per group: channels_last runs are one vector + a tail
 ]
 
 

@@ -8,6 +8,8 @@
 // and stat[m, f] becomes channel C + f, constant over H x W, of every sample of group m.
 // Backward: dx = dy[:, :C] + gstat[m, f] * (x - mu_j) / (K * G * s_j), gstat[m, f] = sum over the G
 // samples of group m and over H x W of dy[:, C + f].
+// The output (and dy) is (N, C + F, H, W) in x's layout: its first C channels sit at the same offsets
+// within a pixel or plane as x's, so one walk over a slab addresses x, out and dy alike.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -21,6 +23,9 @@ struct Geometry {
   // strides of x (and of dy's first C channels) in elements; for a (m, f) slab the elements are
   // visited as outer x inner with inner the unit-stride dimension
   int64_t sN, outer, inner, s_outer, f_offset;
+  // out and dy: sample stride, the stride between pixels of the walk (0 for NCHW, where a slab is
+  // one run), and where channel C + f, pixel p sits: f_chan * (C + f) + p_pix * p
+  int64_t oN, o_outer, o_chan, o_pix;
 };
 
 // channels_last iff x is laid out that way (and not also plain contiguous): the kernels then read
@@ -57,6 +62,9 @@ inline Geometry check_and_measure(const at::Tensor& x, int64_t group_size, int64
     g.s_outer = C;
     g.inner = g.c;
     g.f_offset = g.c;  // channel group f starts f*c elements into a pixel
+    g.o_outer = C + g.F;
+    g.o_chan = 1;
+    g.o_pix = C + g.F;
   } else {
     // a channel group of an NCHW sample is one contiguous run of c*H*W elements
     g.sN = C * g.HW;
@@ -64,23 +72,20 @@ inline Geometry check_and_measure(const at::Tensor& x, int64_t group_size, int64
     g.s_outer = 0;
     g.inner = g.c * g.HW;
     g.f_offset = g.c * g.HW;
+    g.o_outer = 0;
+    g.o_chan = g.HW;
+    g.o_pix = 1;
   }
+  g.oN = (C + g.F) * g.HW;
   return g;
 }
 
-// Strides of dy = grad_out, (N, C + F, H, W) in x's layout, as the backward kernels walk it.
-struct GradLayout {
-  int64_t sN, s_outer;
-};
-
-inline GradLayout check_grad_out(const at::Tensor& grad_out, const at::Tensor& x, const Geometry& g) {
+inline void check_grad_out(const at::Tensor& grad_out, const at::Tensor& x, const Geometry& g) {
   TORCH_CHECK(grad_out.dim() == 4 && grad_out.size(0) == g.N && grad_out.size(1) == g.C + g.F &&
                   grad_out.size(2) == x.size(2) && grad_out.size(3) == x.size(3),
               "genfast.minibatch_stddev_backward: expected grad_out of shape (", g.N, ", ", g.C + g.F, ", ",
               x.size(2), ", ", x.size(3), "), got ", grad_out.sizes());
   check_same_device(x, "x", grad_out, "grad_out", "minibatch_stddev_backward");
-  const bool nhwc = layout_of(x) == at::MemoryFormat::ChannelsLast;
-  return {(g.C + g.F) * g.HW, nhwc ? g.C + g.F : 0};
 }
 
 }  // namespace genfast::minibatch_stddev

@@ -1,8 +1,11 @@
 // CUDA kernels of the minibatch standard deviation layer: the same math as minibatch_stddev_cpu.cpp.
 //
-// Forward: one block per (group m, channel group f) reduces s_j over the slab in a fixed order
-// (deterministic, no atomics); the output is assembled with two copies on the current stream.
-// Backward: one thread per slab element recomputes mu_j and s_j over the G samples and writes the
+// Forward: one kernel. A block per (group m, channel group f) copies its slab of x into the output
+// while it sums the group mean, reduces s_j over the slab in a fixed order (deterministic, no
+// atomics), then writes the statistic into channel C + f of the group's G samples.
+// Backward: one kernel. A block per (chunk of the slab, m, f) first reduces gstat[m, f] from dy's
+// appended channel (G * H * W values, recomputed by each chunk's block instead of a second launch),
+// then one thread per slab element recomputes mu_j and s_j over the G samples and writes the
 // gradient of all G of them. float16/bfloat16 accumulate in float32.
 
 #include <ATen/ATen.h>
@@ -13,7 +16,7 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
-#include <limits>
+#include <algorithm>
 
 #include "minibatch_stddev/minibatch_stddev.h"
 
@@ -22,11 +25,17 @@ namespace {
 
 constexpr int kThreads = 256;
 
+// mu and the variance at offset `off` over the G samples of group m; with `out`, the first pass
+// also copies the values to offset out_off of the output.
 template <typename scalar_t, typename acc_t>
 __device__ inline void moments(const scalar_t* __restrict__ x, const Geometry& g, int64_t m, int64_t off, acc_t& mu,
-                               acc_t& var) {
+                               acc_t& var, scalar_t* __restrict__ out = nullptr, int64_t out_off = 0) {
   mu = 0;
-  for (int64_t s = 0; s < g.G; ++s) mu += static_cast<acc_t>(x[(s * g.n + m) * g.sN + off]);
+  for (int64_t s = 0; s < g.G; ++s) {
+    const scalar_t v = x[(s * g.n + m) * g.sN + off];
+    if (out != nullptr) out[(s * g.n + m) * g.oN + out_off] = v;
+    mu += static_cast<acc_t>(v);
+  }
   mu /= static_cast<acc_t>(g.G);
   var = 0;
   for (int64_t s = 0; s < g.G; ++s) {
@@ -36,45 +45,63 @@ __device__ inline void moments(const scalar_t* __restrict__ x, const Geometry& g
   var /= static_cast<acc_t>(g.G);
 }
 
-template <typename scalar_t, typename acc_t>
-__global__ void stats_kernel(const scalar_t* __restrict__ x, Geometry g, acc_t eps, acc_t* __restrict__ stat) {
-  const int64_t mf = blockIdx.x, m = mf / g.F, f = mf % g.F;
-  const int64_t K = g.outer * g.inner;
-  acc_t sum = 0;
-  for (int64_t j = threadIdx.x; j < K; j += blockDim.x) {
-    const int64_t off = f * g.f_offset + (j / g.inner) * g.s_outer + (j % g.inner);
-    acc_t mu, var;
-    moments(x, g, m, off, mu, var);
-    sum += sqrt(var + eps);
-  }
+// The sum of every thread's `value` over the block (kThreads threads), in a fixed order.
+template <typename acc_t>
+__device__ inline acc_t block_sum(acc_t value) {
   __shared__ acc_t partial[kThreads];
-  partial[threadIdx.x] = sum;
+  partial[threadIdx.x] = value;
   __syncthreads();
   for (int width = kThreads / 2; width > 0; width /= 2) {
     if (threadIdx.x < width) partial[threadIdx.x] += partial[threadIdx.x + width];
     __syncthreads();
   }
-  if (threadIdx.x == 0) stat[mf] = partial[0] / static_cast<acc_t>(K);
+  const acc_t total = partial[0];
+  __syncthreads();  // partial may be reused by a later call
+  return total;
 }
 
 template <typename scalar_t, typename acc_t>
-__global__ void grad_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ dy, scalar_t* __restrict__ dx,
-                            Geometry g, int64_t dy_sN, int64_t dy_s_outer, const acc_t* __restrict__ gstat, acc_t eps) {
+__global__ void forward_kernel(const scalar_t* __restrict__ x, scalar_t* __restrict__ out, Geometry g, acc_t eps) {
+  const int64_t mf = blockIdx.x, m = mf / g.F, f = mf % g.F;
   const int64_t K = g.outer * g.inner;
-  const int64_t total = g.n * g.F * K;
-  const acc_t inv_kg = acc_t(1) / static_cast<acc_t>(K * g.G);
-  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total; e += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t mf = e / K, j = e % K, m = mf / g.F, f = mf % g.F;
+  acc_t sum = 0;
+  for (int64_t j = threadIdx.x; j < K; j += blockDim.x) {
+    const int64_t o = j / g.inner, i = j % g.inner;
+    acc_t mu, var;
+    moments(x, g, m, f * g.f_offset + o * g.s_outer + i, mu, var, out, f * g.f_offset + o * g.o_outer + i);
+    sum += sqrt(var + eps);
+  }
+  // a mean over no elements (C = 0) is NaN, as on the CPU and in the reference
+  const scalar_t stat = static_cast<scalar_t>(block_sum(sum) / static_cast<acc_t>(K));
+  for (int64_t t = threadIdx.x; t < g.G * g.HW; t += blockDim.x) {
+    const int64_t sample = (t / g.HW) * g.n + m, p = t % g.HW;
+    out[sample * g.oN + (g.C + f) * g.o_chan + p * g.o_pix] = stat;
+  }
+}
+
+// grid: (chunks of the slab, n * F)
+template <typename scalar_t, typename acc_t>
+__global__ void backward_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ dy,
+                                scalar_t* __restrict__ dx, Geometry g, acc_t eps) {
+  const int64_t mf = blockIdx.y, m = mf / g.F, f = mf % g.F;
+  acc_t gsum = 0;
+  for (int64_t t = threadIdx.x; t < g.G * g.HW; t += blockDim.x) {
+    const int64_t sample = (t / g.HW) * g.n + m, p = t % g.HW;
+    gsum += static_cast<acc_t>(dy[sample * g.oN + (g.C + f) * g.o_chan + p * g.o_pix]);
+  }
+  const int64_t K = g.outer * g.inner;
+  const acc_t gs = block_sum(gsum) / static_cast<acc_t>(K * g.G);
+  for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < K; j += int64_t(gridDim.x) * blockDim.x) {
     const int64_t o = j / g.inner, i = j % g.inner;
     const int64_t off = f * g.f_offset + o * g.s_outer + i;
-    const int64_t dy_off = f * g.f_offset + o * dy_s_outer + i;
+    const int64_t dy_off = f * g.f_offset + o * g.o_outer + i;
     acc_t mu, var;
     moments(x, g, m, off, mu, var);
-    const acc_t coef = gstat[mf] * inv_kg / sqrt(var + eps);
+    const acc_t coef = gs / sqrt(var + eps);
     for (int64_t s = 0; s < g.G; ++s) {
       const int64_t sample = s * g.n + m;
       const acc_t xv = static_cast<acc_t>(x[sample * g.sN + off]);
-      dx[sample * g.sN + off] = static_cast<scalar_t>(static_cast<acc_t>(dy[sample * dy_sN + dy_off]) + coef * (xv - mu));
+      dx[sample * g.sN + off] = static_cast<scalar_t>(static_cast<acc_t>(dy[sample * g.oN + dy_off]) + coef * (xv - mu));
     }
   }
 }
@@ -87,29 +114,19 @@ at::Tensor minibatch_stddev_cuda(const at::Tensor& x_in, int64_t group_size, int
   at::Tensor out = at::empty({g.N, g.C + g.F, x.size(2), x.size(3)}, x.options().memory_format(fmt));
   if (out.numel() == 0) return out;
   auto stream = c10::cuda::getCurrentCUDAStream();
-  at::Tensor stat;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "genfast::minibatch_stddev", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    stat = at::empty({g.n, g.F}, x.options().dtype(c10::CppTypeToScalarType<acc_t>::value));
-    if (g.c * g.HW == 0) {
-      stat.fill_(std::numeric_limits<double>::quiet_NaN());  // a mean over no elements, as the CPU and reference
-      return;
-    }
-    stats_kernel<scalar_t, acc_t><<<static_cast<unsigned>(g.n * g.F), kThreads, 0, stream>>>(
-        x.const_data_ptr<scalar_t>(), g, static_cast<acc_t>(eps), stat.mutable_data_ptr<acc_t>());
+    forward_kernel<scalar_t, acc_t><<<static_cast<unsigned>(g.n * g.F), kThreads, 0, stream>>>(
+        x.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(), g, static_cast<acc_t>(eps));
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
-  out.narrow(1, 0, g.C).copy_(x);
-  out.narrow(1, g.C, g.F)
-      .view({g.G, g.n, g.F, x.size(2), x.size(3)})
-      .copy_(stat.view({1, g.n, g.F, 1, 1}).expand({g.G, g.n, g.F, x.size(2), x.size(3)}));
   return out;
 }
 
 at::Tensor minibatch_stddev_backward_cuda(const at::Tensor& grad_out, const at::Tensor& x_in, int64_t group_size,
                                           int64_t num_channels, double eps) {
   const Geometry g = check_and_measure(x_in, group_size, num_channels, eps, "minibatch_stddev_backward");
-  const GradLayout dyl = check_grad_out(grad_out, x_in, g);
+  check_grad_out(grad_out, x_in, g);
   const c10::cuda::CUDAGuard guard(x_in.device());
   const auto fmt = layout_of(x_in);
   const at::Tensor x = x_in.contiguous(fmt);
@@ -119,17 +136,16 @@ at::Tensor minibatch_stddev_backward_cuda(const at::Tensor& grad_out, const at::
   auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "genfast::minibatch_stddev_backward", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    const at::Tensor gstat = dy.narrow(1, g.C, g.F)
-                                 .to(c10::CppTypeToScalarType<acc_t>::value)
-                                 .sum({2, 3})
-                                 .view({g.G, g.n, g.F})
-                                 .sum(0)
-                                 .contiguous();
-    const int64_t total = g.n * g.F * g.c * g.HW;
-    const int blocks = static_cast<int>(std::min<int64_t>((total + kThreads - 1) / kThreads, 65535));
-    grad_kernel<scalar_t, acc_t><<<blocks, kThreads, 0, stream>>>(
-        x.const_data_ptr<scalar_t>(), dy.const_data_ptr<scalar_t>(), dx.mutable_data_ptr<scalar_t>(), g, dyl.sN,
-        dyl.s_outer, gstat.const_data_ptr<acc_t>(), static_cast<acc_t>(eps));
+    const int64_t K = g.c * g.HW;
+    // enough chunks of the slab for about 64K threads in all; gridDim.y is limited to 65535
+    const int64_t chunks = std::clamp<int64_t>(65536 / std::max<int64_t>(g.n * g.F, 1) / kThreads, 1,
+                                               std::max<int64_t>((K + kThreads - 1) / kThreads, 1));
+    TORCH_CHECK(g.n * g.F <= 65535, "genfast.minibatch_stddev_backward: at most 65535 (group, channel group) ",
+                "pairs on CUDA, got ", g.n * g.F);
+    backward_kernel<scalar_t, acc_t><<<dim3(static_cast<unsigned>(chunks), static_cast<unsigned>(g.n * g.F)),
+                                       kThreads, 0, stream>>>(
+        x.const_data_ptr<scalar_t>(), dy.const_data_ptr<scalar_t>(), dx.mutable_data_ptr<scalar_t>(), g,
+        static_cast<acc_t>(eps));
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return dx;

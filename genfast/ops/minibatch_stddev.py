@@ -1,10 +1,12 @@
 """Minibatch standard deviation layer (native: csrc/minibatch_stddev/, reference:
 genfast/reference/minibatch_stddev.py), with StyleGAN2's semantics.
 
-The native forward is one pass over x for the group statistics plus the copy into the output; the
-native backward one pass that recomputes the statistics. The backward is an op of its own whose
-autograd differentiates the reference backward formula, so double backward (R1 and gradient
-penalties through the discriminator) is exact.
+The native forward writes the whole output (x and the appended channels) in one pass over x; the
+native backward is one pass that recomputes the statistics. Autograd of both ops is registered in
+C++ (csrc/minibatch_stddev/minibatch_stddev_autograd.cpp): the Python autograd wrapper of
+torch.library.register_autograd cost more than the kernels at StyleGAN's sizes. The backward is an
+op of its own whose autograd is the closed-form second derivative, so double backward (R1 and
+gradient penalties through the discriminator) is exact. Only the fake kernels are registered here.
 """
 
 from __future__ import annotations
@@ -66,31 +68,6 @@ def _register() -> None:
     @torch.library.register_fake("genfast::minibatch_stddev_backward")
     def _(grad_out, x, group_size, num_channels, eps):
         return x.new_empty(x.shape).contiguous(memory_format=_layout(x))
-
-    def setup(ctx, inputs, output):
-        x, group_size, num_channels, eps = inputs
-        ctx.save_for_backward(x)
-        ctx.args = (group_size, num_channels, eps)
-
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return torch.ops.genfast.minibatch_stddev_backward(grad, x, *ctx.args), None, None, None
-
-    torch.library.register_autograd("genfast::minibatch_stddev", backward, setup_context=setup)
-
-    def backward_setup(ctx, inputs, output):
-        grad_out, x, group_size, num_channels, eps = inputs
-        ctx.save_for_backward(grad_out, x)
-        ctx.args = (group_size, num_channels, eps)
-
-    def double_backward(ctx, grad_grad_x):
-        grad_out, x = ctx.saved_tensors
-        _, vjp = torch.func.vjp(lambda dy, xx: ref.minibatch_stddev_backward(dy, xx, *ctx.args), grad_out, x)
-        grad_grad_out, grad_x = vjp(grad_grad_x)
-        return grad_grad_out, grad_x, None, None, None
-
-    torch.library.register_autograd("genfast::minibatch_stddev_backward", double_backward,
-                                    setup_context=backward_setup)
 
 
 OPS = ("minibatch_stddev", "minibatch_stddev_backward")
