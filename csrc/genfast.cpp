@@ -40,6 +40,16 @@ TORCH_LIBRARY(genfast, m) {
   m.def(
       "instance_norm_backward(Tensor grad, Tensor x, Tensor mean, Tensor rstd, Tensor? scale, "
       "Tensor? shift, float eps, str activation, float negative_slope) -> (Tensor, Tensor, Tensor)");
+
+  // ---- lstm_sample: a character LSTM's whole sampling loop. Consumes prime (B, P), then draws
+  // uniforms.size(0) tokens per row from softmax(logits / temperature) restricted by top_k (0: off)
+  // and top_p (1: off), by inverse CDF on the given uniforms (steps, B) float64; temperature 0 is the
+  // argmax. A pure function of its inputs (no generator). Returns (tokens (B, steps), h, c (L, B, H)):
+  // the state that produced the last token's distribution.
+  m.def(
+      "lstm_sample(Tensor embedding, Tensor[] w_ih, Tensor[] w_hh, Tensor[] b_ih, Tensor[] b_hh, "
+      "Tensor proj_weight, Tensor proj_bias, Tensor prime, Tensor h0, Tensor c0, Tensor temperature, "
+      "Tensor uniforms, int top_k, float top_p) -> (Tensor, Tensor, Tensor)");
 }
 
 namespace {

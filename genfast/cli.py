@@ -25,6 +25,7 @@ NATIVE_OPS = {
     "style_loss": ("style_loss", "style_loss_backward"),
     "minibatch_stddev": ("minibatch_stddev", "minibatch_stddev_backward"),
     "instance_norm": ("instance_norm", "instance_norm_backward"),
+    "lstm_sample": ("lstm_sample",),
 }
 
 # `genfast bench --op NAME` -> module in genfast/bench/ providing
@@ -35,6 +36,7 @@ BENCHES = {
     "minibatch_stddev": "genfast.bench.minibatch_stddev",
     "instance_norm": "genfast.bench.instance_norm",
     "gatys": "genfast.bench.gatys",
+    "lstm_sample": "genfast.bench.lstm_sample",
 }
 
 
@@ -122,7 +124,7 @@ def cmd_bench(args) -> int:
     for row in summary:
         print(f"{row['op']} {row['mode']:<17} summed over shapes: reference {row['reference_ms']:8.2f} ms, "
               f"{row['impl']} {row['ms']:8.2f} ms  -> {row['speedup']:.2f}x")
-    extra = bench.report(device, shapes) if hasattr(bench, "report") else []
+    extra = bench.report(device, shapes, results) if hasattr(bench, "report") else []
     for line in extra:
         print(line)
     gf = [r.gflops / mm for r in results if r.impl == "native" and r.gflops]

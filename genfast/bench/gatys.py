@@ -212,7 +212,7 @@ def peak_memory(name: str, size: int, tile: int | None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def report(device: torch.device, shapes) -> list[str]:
+def report(device: torch.device, shapes, results=None) -> list[str]:
     """Extra lines for `genfast bench --op gatys`: peak memory of 512^2 (or the largest shape) with and
     without tiles, on the CPU."""
     if device.type != "cpu":
