@@ -3,6 +3,7 @@
   genfast info [--json]                       versions, native ops per device, threads, build flags
   genfast bench [--op gram] [--device cpu]    reference vs torch.compile(reference) vs native
   genfast stylize --content C --style S -o OUT  neural style transfer (see `genfast stylize -h`)
+  genfast text train CORPUS --out M.pt          character-LSTM training; `genfast text sample M.pt`
 """
 
 from __future__ import annotations
@@ -168,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from genfast.style import cli as style_cli
     style_cli.register(sub)
+    from genfast.text import cli as text_cli
+    text_cli.register(sub)
     return p
 
 
