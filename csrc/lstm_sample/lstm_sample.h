@@ -11,7 +11,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <limits>
 #include <vector>
 
 #ifdef __CUDACC__
@@ -43,11 +42,8 @@ GENFAST_HD int64_t draw_row(const scalar_t* logits, int64_t v, scalar_t temperat
   if (temperature == scalar_t(0)) return argmax_row(logits, v);
   acc_t t = static_cast<acc_t>(temperature);
   if (t < tiny_(t)) t = tiny_(t);
-  acc_t m = -std::numeric_limits<acc_t>::infinity();
-  for (int64_t i = 0; i < v; ++i) {
-    p[i] = static_cast<acc_t>(logits[i]) / t;
-    if (p[i] > m) m = p[i];
-  }
+  for (int64_t i = 0; i < v; ++i) p[i] = static_cast<acc_t>(logits[i]) / t;
+  acc_t m = p[argmax_row(p, v)];
   for (int64_t i = 0; i < v; ++i) p[i] = exp_(p[i] - m);
 
   const bool by_k = top_k > 0 && top_k < v;
