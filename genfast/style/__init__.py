@@ -1,6 +1,9 @@
-"""Neural style transfer: optimisation-based (Gatys et al.), with its losses and colour control."""
+"""Neural style transfer: optimisation-based (Gatys et al.), with its losses and colour control, and
+feed-forward stylizers (TransformerNet, the multi-style MultiStyleNet)."""
 
 from genfast.style import color, losses
 from genfast.style.gatys import Objective, StylizeInterrupted, StylizeResult, stylize
+from genfast.style.transformer_net import MultiStyleNet, TransformerNet, load_stylizer, save_stylizer
 
-__all__ = ["stylize", "StylizeResult", "StylizeInterrupted", "Objective", "losses", "color"]
+__all__ = ["stylize", "StylizeResult", "StylizeInterrupted", "Objective", "losses", "color",
+           "TransformerNet", "MultiStyleNet", "load_stylizer", "save_stylizer"]

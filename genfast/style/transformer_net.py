@@ -1,0 +1,258 @@
+"""Feed-forward stylizers: TransformerNet (Johnson et al. 2016 with Ulyanov's instance norm) and
+MultiStyleNet (the same body with conditional instance norm, Dumoulin et al. 2017).
+
+TransformerNet has the module names and parameter shapes of the `TransformerNet` in pytorch/examples
+`fast_neural_style` (conv1/in1 ... res1..res5 ... deconv3), so its pretrained checkpoints (candy,
+mosaic, udnie, rain princess) load unchanged: the stale `running_mean`/`running_var` keys those
+files carry are dropped by genfast.nn.InstanceNorm2d, and a `module.` prefix (saved from
+DataParallel/DDP) is stripped by `load_stylizer`. Each instance norm is fused with the ReLU after
+it (genfast.ops.instance_norm).
+
+Convention (as in pytorch/examples): input and output are RGB in [0, 255], float, (N, 3, H, W);
+the output is not clamped (clamp when converting to an image).
+
+The plain twin written the pytorch/examples way (torch.nn.InstanceNorm2d + ReLU) is
+genfast/reference/transformer_net.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from genfast.nn import ConditionalInstanceNorm2d, InstanceNorm2d
+
+
+class ConvLayer(nn.Module):
+    """Reflection padding of kernel_size // 2, then a convolution (pytorch/examples' ConvLayer)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int):
+        super().__init__()
+        self.reflection_pad = nn.ReflectionPad2d(kernel_size // 2)
+        self.conv2d = nn.Conv2d(in_channels, out_channels, kernel_size, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2d(self.reflection_pad(x))
+
+
+class UpsampleConvLayer(nn.Module):
+    """Nearest-neighbour upsampling by `upsample`, then a ConvLayer (pytorch/examples' layer;
+    this replaces transposed convolutions, which leave checkerboard artefacts)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int, upsample: int | None = None):
+        super().__init__()
+        self.upsample = upsample
+        self.reflection_pad = nn.ReflectionPad2d(kernel_size // 2)
+        self.conv2d = nn.Conv2d(in_channels, out_channels, kernel_size, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.upsample:
+            x = torch.nn.functional.interpolate(x, mode="nearest", scale_factor=self.upsample)
+        return self.conv2d(self.reflection_pad(x))
+
+
+class ResidualBlock(nn.Module):
+    """conv-IN-ReLU-conv-IN plus the input (the residual block of Johnson et al., no final ReLU)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv1 = ConvLayer(channels, channels, kernel_size=3, stride=1)
+        self.in1 = InstanceNorm2d(channels, affine=True, activation="relu")
+        self.conv2 = ConvLayer(channels, channels, kernel_size=3, stride=1)
+        self.in2 = InstanceNorm2d(channels, affine=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.in2(self.conv2(self.in1(self.conv1(x)))) + x
+
+
+class TransformerNet(nn.Module):
+    """Johnson et al.'s image transformation network, state_dict-compatible with pytorch/examples."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = ConvLayer(3, 32, kernel_size=9, stride=1)
+        self.in1 = InstanceNorm2d(32, affine=True, activation="relu")
+        self.conv2 = ConvLayer(32, 64, kernel_size=3, stride=2)
+        self.in2 = InstanceNorm2d(64, affine=True, activation="relu")
+        self.conv3 = ConvLayer(64, 128, kernel_size=3, stride=2)
+        self.in3 = InstanceNorm2d(128, affine=True, activation="relu")
+        self.res1 = ResidualBlock(128)
+        self.res2 = ResidualBlock(128)
+        self.res3 = ResidualBlock(128)
+        self.res4 = ResidualBlock(128)
+        self.res5 = ResidualBlock(128)
+        self.deconv1 = UpsampleConvLayer(128, 64, kernel_size=3, stride=1, upsample=2)
+        self.in4 = InstanceNorm2d(64, affine=True, activation="relu")
+        self.deconv2 = UpsampleConvLayer(64, 32, kernel_size=3, stride=1, upsample=2)
+        self.in5 = InstanceNorm2d(32, affine=True, activation="relu")
+        self.deconv3 = ConvLayer(32, 3, kernel_size=9, stride=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_input(x, "TransformerNet")
+        y = self.in1(self.conv1(x))
+        y = self.in2(self.conv2(y))
+        y = self.in3(self.conv3(y))
+        y = self.res5(self.res4(self.res3(self.res2(self.res1(y)))))
+        y = self.in4(self.deconv1(y))
+        y = self.in5(self.deconv2(y))
+        return self.deconv3(y)
+
+
+class _CondResidualBlock(nn.Module):
+    def __init__(self, channels: int, num_styles: int):
+        super().__init__()
+        self.conv1 = ConvLayer(channels, channels, kernel_size=3, stride=1)
+        self.in1 = ConditionalInstanceNorm2d(channels, num_styles, activation="relu")
+        self.conv2 = ConvLayer(channels, channels, kernel_size=3, stride=1)
+        self.in2 = ConditionalInstanceNorm2d(channels, num_styles)
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return self.in2(self.conv2(self.in1(self.conv1(x), style)), style) + x
+
+
+class MultiStyleNet(nn.Module):
+    """TransformerNet's body with one instance-norm scale/shift row per style (Dumoulin et al.).
+
+    forward(x, style): `style` is an int64 (N,) tensor of style indices (or a Python int for the
+    whole batch) or an (N, num_styles) float tensor of mixing weights; a mixing row blends the
+    styles' scale/shift rows, which is how the network blends styles.
+    """
+
+    def __init__(self, num_styles: int):
+        super().__init__()
+        if isinstance(num_styles, bool) or not isinstance(num_styles, int) or num_styles < 1:
+            raise ValueError(f"MultiStyleNet: expected num_styles to be an int >= 1, got {num_styles!r}")
+        self.num_styles = num_styles
+        s = num_styles
+        self.conv1 = ConvLayer(3, 32, kernel_size=9, stride=1)
+        self.in1 = ConditionalInstanceNorm2d(32, s, activation="relu")
+        self.conv2 = ConvLayer(32, 64, kernel_size=3, stride=2)
+        self.in2 = ConditionalInstanceNorm2d(64, s, activation="relu")
+        self.conv3 = ConvLayer(64, 128, kernel_size=3, stride=2)
+        self.in3 = ConditionalInstanceNorm2d(128, s, activation="relu")
+        self.res = nn.ModuleList(_CondResidualBlock(128, s) for _ in range(5))
+        self.deconv1 = UpsampleConvLayer(128, 64, kernel_size=3, stride=1, upsample=2)
+        self.in4 = ConditionalInstanceNorm2d(64, s, activation="relu")
+        self.deconv2 = UpsampleConvLayer(64, 32, kernel_size=3, stride=1, upsample=2)
+        self.in5 = ConditionalInstanceNorm2d(32, s, activation="relu")
+        self.deconv3 = ConvLayer(32, 3, kernel_size=9, stride=1)
+
+    def conditional_norms(self) -> list[ConditionalInstanceNorm2d]:
+        return [m for m in self.modules() if isinstance(m, ConditionalInstanceNorm2d)]
+
+    def style_tensor(self, style, n: int, device) -> torch.Tensor:
+        """Normalise `style` (int, int64 (N,), or float (N, S) / (S,) mixing weights) for a batch of n."""
+        if isinstance(style, bool):
+            raise TypeError(f"MultiStyleNet: expected style to be an int or a tensor, got {style!r}")
+        if isinstance(style, int):
+            if not 0 <= style < self.num_styles:
+                raise ValueError(f"MultiStyleNet: expected style index in [0, {self.num_styles}), got {style}")
+            return torch.full((n,), style, dtype=torch.long, device=device)
+        if not isinstance(style, torch.Tensor):
+            raise TypeError(f"MultiStyleNet: expected style to be an int or a tensor, got {type(style).__name__}")
+        if style.is_floating_point() and style.dim() == 1 and style.shape[0] == self.num_styles and n != 1:
+            style = style.expand(n, -1)
+        return style.to(device)
+
+    def forward(self, x: torch.Tensor, style) -> torch.Tensor:
+        _check_input(x, "MultiStyleNet")
+        s = self.style_tensor(style, x.shape[0], x.device)
+        y = self.in1(self.conv1(x), s)
+        y = self.in2(self.conv2(y), s)
+        y = self.in3(self.conv3(y), s)
+        for block in self.res:
+            y = block(y, s)
+        y = self.in4(self.deconv1(y), s)
+        y = self.in5(self.deconv2(y), s)
+        return self.deconv3(y)
+
+    def add_style(self, init_from: int | None = None) -> int:
+        """Append one style row to every conditional instance norm (initialised from style
+        `init_from`, or to the identity scale/shift) and return its index. Train only the new row
+        with `style_parameters(index)` (the paper's fine-tuning for a new style)."""
+        for norm in self.conditional_norms():
+            g, b = norm.gamma.data, norm.beta.data
+            new_g = g[init_from:init_from + 1].clone() if init_from is not None else torch.ones_like(g[:1])
+            new_b = b[init_from:init_from + 1].clone() if init_from is not None else torch.zeros_like(b[:1])
+            norm.gamma = nn.Parameter(torch.cat([g, new_g]))
+            norm.beta = nn.Parameter(torch.cat([b, new_b]))
+            norm.num_styles += 1
+        self.num_styles += 1
+        return self.num_styles - 1
+
+
+def _check_input(x, name: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected x to be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"{name}: expected x of shape (N, 3, H, W) (RGB in [0, 255]), got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name}: expected x to be a floating-point tensor (RGB in [0, 255]), got {x.dtype}")
+    # reflection padding of 4 (the 9x9 convolutions) needs at least 5 pixels; two stride-2 convs
+    # and two x2 upsamplings give back the input size only when H and W are multiples of 4
+    if min(x.shape[2], x.shape[3]) < 5:
+        raise ValueError(f"{name}: expected an image of at least 5x5 pixels, got {tuple(x.shape[2:])}")
+
+
+def clean_state_dict(state: dict) -> dict:
+    """Strip a `module.` prefix (DataParallel / DDP checkpoints); keep everything else as is
+    (stale instance-norm keys are dropped by the modules when loading)."""
+    if state and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+def read_state_dict(path) -> dict:
+    """A stylizer state dict from a .pth / .pt file (torch.load, weights only) or a .safetensors
+    file. A genfast training checkpoint ({"model": state_dict, ...}) yields its model entry."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"stylizer checkpoint: no file at {str(path)!r}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+        state = load_file(str(path))
+    else:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - re-raised with the file named
+            raise ValueError(f"stylizer checkpoint {str(path)!r}: could not be read by torch.load ({e})") from e
+        if isinstance(state, dict) and isinstance(state.get("model"), dict):
+            state = state["model"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"stylizer checkpoint {str(path)!r}: expected a state dict of tensors")
+    return clean_state_dict(state)
+
+
+def load_stylizer(path, *, device="cpu") -> nn.Module:
+    """A TransformerNet or MultiStyleNet with the weights in `path` (which one is read off the keys:
+    conditional instance norms have `gamma`/`beta` tables), in eval mode on `device`."""
+    state = read_state_dict(path)
+    if "in1.gamma" in state:
+        model: nn.Module = MultiStyleNet(int(state["in1.gamma"].shape[0]))
+    elif "in1.weight" in state:
+        model = TransformerNet()
+    else:
+        raise ValueError(f"stylizer checkpoint {str(path)!r}: neither a TransformerNet (in1.weight) nor a "
+                         f"MultiStyleNet (in1.gamma) state dict; first keys: {list(state)[:5]}")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise ValueError(f"stylizer checkpoint {str(path)!r} does not match {type(model).__name__}: {e}") from None
+    return model.to(device).eval()
+
+
+def save_stylizer(model: nn.Module, path) -> Path:
+    """Write the model's state dict atomically: safetensors for a .safetensors path, else torch.save."""
+    from genfast.io import atomic_path, atomic_torch_save
+
+    path = Path(path)
+    state = {k: v.detach().cpu().contiguous() for k, v in clean_state_dict(model.state_dict()).items()}
+    if path.suffix == ".safetensors":
+        from safetensors.torch import save_file
+        with atomic_path(path) as tmp:
+            save_file(state, str(tmp))
+    else:
+        atomic_torch_save(state, path)
+    return path
