@@ -4,6 +4,7 @@
   genfast bench [--op gram] [--device cpu]    reference vs torch.compile(reference) vs native
   genfast stylize --content C --style S -o OUT  neural style transfer (see `genfast stylize -h`)
   genfast text train CORPUS --out M.pt          character-LSTM training; `genfast text sample M.pt`
+  genfast train-stylizer --content DIR --style S --out M.safetensors --steps N   train a feed-forward stylizer
 """
 
 from __future__ import annotations
@@ -171,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     style_cli.register(sub)
     from genfast.text import cli as text_cli
     text_cli.register(sub)
+    from genfast.style import cli_train; cli_train.register(sub)  # noqa: E702
     return p
 
 
