@@ -209,11 +209,12 @@ def test_amp_runs(tmp_path, net):
 
 def test_samples_and_epochs(tmp_path, net):
     result = train_stylizer(CONTENT, STYLE_A, out=tmp_path / "m.safetensors", epochs=1, network=net, sample_every=1,
-                            sample_image="skimage:astronaut", **TINY)
+                            sample_image="skimage:chelsea", **TINY)
     assert result.steps == 2                                         # ceil(3 images / batch 2)
     samples = sorted((tmp_path / "m_samples").glob("*.png"))
     assert [p.name for p in samples] == ["step_000001.png", "step_000002.png"]
-    assert io.load_image(samples[0]).shape == (1, 3, 32, 64)         # input | output
+    # chelsea (300 x 451) at a longest side of 2 * 32 is 43 x 64, cut to 40 x 64; input | output side by side
+    assert io.load_image(samples[0]).shape == (1, 3, 40, 128)
 
 
 # -- CLI -------------------------------------------------------------------------------------------

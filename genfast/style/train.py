@@ -299,7 +299,8 @@ def train_stylizer(content, styles, *, out, steps: int | None = None, epochs: fl
         atomically every `checkpoint_every` steps, at the end, and on Ctrl-C. With `resume` an existing
         checkpoint of the same configuration is continued from its step.
     sample_every / sample_image / sample_dir: every N steps, stylize sample_image (default: the first
-        content image) into sample_dir (default `<stem>_samples/` next to `out`).
+        content image; longest side 2 * image_size) into sample_dir (default `<stem>_samples/` beside `out`),
+        written as input | output (| output of each further style).
     amp: autocast in float16 with a GradScaler on CUDA, bfloat16 on CPU.
     callback(step, losses): called after every step (on every rank).
     Under torchrun (WORLD_SIZE > 1) this trains data-parallel; `batch_size` is per process.
@@ -442,8 +443,11 @@ def train_stylizer(content, styles, *, out, steps: int | None = None, epochs: fl
 
     sample_src = None
     if sample_every and main:
-        sample_src = io.load_image(sample_image if sample_image is not None else dataset.files[0], image_size,
+        # twice the crop size, cut to multiples of 4 (the stylizers give back their input's size only then)
+        sample_src = io.load_image(sample_image if sample_image is not None else dataset.files[0], 2 * image_size,
                                    name="sample_image").to(device)
+        h, w = sample_src.shape[-2:]
+        sample_src = sample_src[..., :max(4, h // 4 * 4), :max(4, w // 4 * 4)].contiguous()
         sample_dir = Path(sample_dir) if sample_dir is not None else out.with_name(out.stem + "_samples")
 
     def write_sample(step: int) -> None:
