@@ -4,6 +4,7 @@
   genfast bench [--op gram] [--device cpu]    reference vs torch.compile(reference) vs native
   genfast stylize --content C --style S -o OUT  neural style transfer (see `genfast stylize -h`)
   genfast text train CORPUS --out M.pt          character-LSTM training; `genfast text sample M.pt`
+  genfast video IN OUT --model M.pth            stylize a video with a trained stylizer (or --live camera)
   genfast train-stylizer --content DIR --style S --out M.safetensors --steps N   train a feed-forward stylizer
 """
 
@@ -173,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     from genfast.text import cli as text_cli
     text_cli.register(sub)
     from genfast.style import cli_train; cli_train.register(sub)  # noqa: E702
+    from genfast.style import cli_video; cli_video.register(sub)  # noqa: E702
     return p
 
 
