@@ -441,6 +441,8 @@ def stylize_video(input, output, model, *, style=None, batch_size: int = 4, smoo
                 except KeyboardInterrupt as e:
                     interrupted = e
                 finally:
+                    if interrupted is None and not decode_errors:
+                        bar.total = state.written    # the declared count can be wrong (AVI: ticks)
                     bar.close()
                 if state.out is None:
                     raise _NothingDecoded    # atomic_path removes the empty temporary file
@@ -510,6 +512,8 @@ def _progress(total, name, enabled):
         enabled = False
     if not enabled:
         class _Null:
+            total = None
+
             def update(self, n):
                 pass
 
