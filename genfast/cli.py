@@ -40,6 +40,7 @@ BENCHES = {
     "instance_norm": "genfast.bench.instance_norm",
     "gatys": "genfast.bench.gatys",
     "lstm_sample": "genfast.bench.lstm_sample",
+    "stylizer": "genfast.bench.stylizer",
 }
 
 
@@ -171,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from genfast.style import cli as style_cli
     style_cli.register(sub)
+    from genfast.style import cli_fast; cli_fast.register(sub)  # noqa: E702
     from genfast.text import cli as text_cli
     text_cli.register(sub)
     from genfast.style import cli_train; cli_train.register(sub)  # noqa: E702
