@@ -186,6 +186,41 @@ def test_gradients_match_pytorch_examples(example):
         torch.testing.assert_close(p.grad, ex_params[name].grad, rtol=1e-6, atol=1e-9 * scale, msg=name)
 
 
+def test_inference_weight_cache_follows_parameter_changes(example):
+    # under no_grad the re-laid-out weights are cached; in-place updates, load_state_dict and new
+    # parameters must all be seen
+    net = TransformerNet().eval()
+    net.load_state_dict(example.state_dict())
+    x = images(1, (16, 20), seed=22)
+    with torch.no_grad():
+        before = net(x)
+        net.deconv3.conv2d.weight.mul_(2.0)      # in place (version counter moves)
+        net.deconv1.conv2d.bias.add_(1.0)
+        net.res3.conv1.conv2d.weight.mul_(0.5)
+        changed = net(x)
+    plain = PlainNet().eval()
+    plain.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        close(changed, plain(x))
+        assert (changed - before).abs().max() > 1e-2
+        net.load_state_dict(example.state_dict())
+        close(net(x), before)
+        net.deconv3.conv2d.weight = nn.Parameter(net.deconv3.conv2d.weight * 2.0)  # a new parameter
+        close(net(x), changed_only_deconv3(example, x))
+    # with autograd on, nothing cached is used: gradients reach the parameters
+    net.zero_grad()
+    net(x).sum().backward()
+    assert net.deconv3.conv2d.weight.grad is not None and net.deconv1.conv2d.weight.grad.abs().sum() > 0
+
+
+def changed_only_deconv3(example, x):
+    plain = PlainNet().eval()
+    plain.load_state_dict(example.state_dict())
+    with torch.no_grad():
+        plain.deconv3.conv2d.weight.mul_(2.0)
+        return plain(x)
+
+
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_upsample_conv_fast_path_is_exact_with_gradients(channels_last, one_thread):
     gen = torch.Generator().manual_seed(5)
@@ -528,3 +563,14 @@ def test_bench_cases_compute_the_same_network():
     from genfast.bench.core import run_cases
     lines = stylizer.report(torch.device("cpu"), shapes, run_cases(cases[:1], torch.device("cpu"), repeat=1))
     assert len(lines) == 1 and "frames/s 16x16 batch 1" in lines[0]
+
+
+def test_bench_command_runs_the_stylizer(tmp_path):
+    import json
+
+    out = tmp_path / "b.json"
+    proc = _cli("bench", "--op", "stylizer", "--shape", "1,3,16,16", "--repeat", "1", "--quiet", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert {r["impl"] for r in data["results"]} == {"reference", "native"}
+    assert any("frames/s 16x16 batch 1" in line for line in data["report"])

@@ -25,6 +25,32 @@ from torch import nn
 from genfast.nn import ConditionalInstanceNorm2d, InstanceNorm2d
 
 
+def _prepared(module: nn.Module, tag: str, weight: torch.Tensor, bias: torch.Tensor | None, channels_last: bool,
+              make) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """make(weight, bias, channels_last) -> the (weight, bias) a fast path convolves with.
+
+    With autograd on, computed every call (differentiable: training sees the parameters). With
+    autograd off (no_grad / inference_mode, i.e. inference), cached on the module and rebuilt when a
+    parameter is replaced or changed in place (its data pointer or version counter moves): the
+    re-laid-out or transformed weights are then not rebuilt on every frame."""
+    if torch.is_grad_enabled():
+        return make(weight, bias, channels_last)
+    try:
+        key = (tag, channels_last, weight.data_ptr(), weight._version, weight.dtype, weight.device,
+               None if bias is None else (bias.data_ptr(), bias._version))
+    except RuntimeError:  # inference tensors have no version counter: do not cache
+        return make(weight, bias, channels_last)
+    cached = module.__dict__.get("_prepared_weights")
+    if cached is None or cached[0] != key:
+        cached = (key, make(weight, bias, channels_last))
+        module.__dict__["_prepared_weights"] = cached
+    return cached[1]
+
+
+def _as_is(weight, bias, channels_last):
+    return (weight.contiguous(memory_format=torch.channels_last) if channels_last else weight), bias
+
+
 class ConvLayer(nn.Module):
     """Reflection padding of kernel_size // 2, then a convolution (pytorch/examples' ConvLayer)."""
 
@@ -36,11 +62,14 @@ class ConvLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv2d
         xp = self.reflection_pad(x)
-        if (conv.out_channels <= 8 and conv.kernel_size[0] >= 5 and conv.stride == (1, 1) and conv.padding == (0, 0)
-                and conv.dilation == (1, 1) and conv.groups == 1 and xp.shape[-1] % 2 == 0 and xp.shape[-2] % 2 == 0
-                and xp.is_contiguous(memory_format=torch.channels_last)):
-            return space_to_depth_conv(xp, conv.weight, conv.bias)
-        return conv(xp)
+        cl = xp.is_contiguous(memory_format=torch.channels_last) and xp.device.type == "cpu"
+        if (cl and conv.out_channels <= 8 and conv.kernel_size[0] >= 5 and conv.stride == (1, 1)
+                and conv.padding == (0, 0) and conv.dilation == (1, 1) and conv.groups == 1
+                and xp.shape[-1] % 2 == 0 and xp.shape[-2] % 2 == 0):
+            w2, b2 = _prepared(self, "s2d", conv.weight, conv.bias, cl, _s2d_weights)
+            return _s2d_apply(xp, w2, b2, conv.kernel_size[0])
+        w, b = _prepared(self, "conv", conv.weight, conv.bias, cl, _as_is)
+        return torch.nn.functional.conv2d(xp, w, b, conv.stride, conv.padding, conv.dilation, conv.groups)
 
 
 # A convolution with few output channels (deconv3: 32 -> 3, 9x9 at full resolution) runs at a
@@ -49,7 +78,7 @@ class ConvLayer(nn.Module):
 # 4 * C_out outputs, one per output phase (a_y, a_x): output pixel (2P + a) = sum over k of
 # w[k] * x[2P + a + k] = sum over (M, r) of w[2M + r - a] * x_s2d[r][P + M]. 23% more
 # multiply-adds (taps outside the 9x9 kernel are zero), about 3x faster on the CPU.
-def _s2d_taps(k: int, device) -> torch.Tensor:
+def _s2d_taps(k: int, device) -> tuple[torch.Tensor, int]:
     """Indices into the kernel axis padded by one zero each side: [a, M, r] -> 2M + r - a + 1."""
     m = (k + 1 + 1) // 2  # taps M = 0 .. m - 1 cover k + 1 positions (a + k for a in {0, 1})
     a = torch.arange(2, device=device).view(2, 1, 1)
@@ -58,22 +87,38 @@ def _s2d_taps(k: int, device) -> torch.Tensor:
     return (2 * mm + r - a + 1).reshape(-1), m
 
 
-def space_to_depth_conv(xp: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """conv2d(xp, weight, bias) (stride 1, no padding, odd square kernel, even H and W of xp) computed
-    as a convolution of pixel_unshuffle(xp, 2), then pixel_shuffle of its output."""
+def _s2d_weights(weight, bias, channels_last=True):
     co, ci, k, _ = weight.shape
     idx, m = _s2d_taps(k, weight.device)
     wp = torch.nn.functional.pad(weight, (1, 1, 1, 1))
     # (co, ci, ay*My*ry, kx) -> (co, ci, ay, My, ry, ax*Mx*rx) -> (co, ci, ay, My, ry, ax, Mx, rx)
     g = wp.index_select(2, idx).index_select(3, idx).reshape(co, ci, 2, m, 2, 2, m, 2)
-    # pixel_shuffle / pixel_unshuffle channel order: (co, ay, ax) and (ci, ry, rx)
-    w2 = g.permute(0, 2, 5, 1, 4, 7, 3, 6).reshape(4 * co, 4 * ci, m, m)
+    # output channels in pixel_shuffle's order (co, ay, ax); input channels in _space_to_depth's (ry, rx, ci)
+    w2 = g.permute(0, 2, 5, 4, 7, 1, 3, 6).reshape(4 * co, 4 * ci, m, m)
     b2 = None if bias is None else bias.repeat_interleave(4)
-    xs = torch.nn.functional.pixel_unshuffle(xp, 2).contiguous(memory_format=torch.channels_last)
-    y = torch.nn.functional.conv2d(xs, w2.contiguous(memory_format=torch.channels_last), b2)
-    # y: (N, 4 co, (Hp - k + 1) / 2 + ..., ...): keep the rows that exist in the direct result
+    return w2.contiguous(memory_format=torch.channels_last), b2
+
+
+def _space_to_depth(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) channels_last -> (N, 4C, H/2, W/2) channels_last with channels ordered (ry, rx, c)
+    (pixel_unshuffle's are (c, ry, rx)): one copy that moves whole C-vectors."""
+    n, c, h, w = x.shape
+    nhwc = x.permute(0, 2, 3, 1).reshape(n, h // 2, 2, w // 2, 2, c)
+    return nhwc.permute(0, 1, 3, 2, 4, 5).reshape(n, h // 2, w // 2, 4 * c).permute(0, 3, 1, 2)
+
+
+def _s2d_apply(xp, w2, b2, k: int):
+    xs = _space_to_depth(xp)
+    y = torch.nn.functional.pixel_shuffle(torch.nn.functional.conv2d(xs, w2, b2), 2)
     h, w = xp.shape[-2] - k + 1, xp.shape[-1] - k + 1
-    return torch.nn.functional.pixel_shuffle(y, 2)[:, :, :h, :w]
+    return y[:, :, :h, :w]
+
+
+def space_to_depth_conv(xp: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """conv2d(xp, weight, bias) (stride 1, no padding, odd square kernel, even H and W of xp) computed
+    as a convolution of pixel_unshuffle(xp, 2), then pixel_shuffle of its output."""
+    w2, b2 = _s2d_weights(weight, bias)
+    return _s2d_apply(xp, w2, b2, weight.shape[-1])
 
 
 class UpsampleConvLayer(nn.Module):
@@ -88,8 +133,11 @@ class UpsampleConvLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv2d
-        if self.upsample == 2 and conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.padding == (0, 0):
-            return upsample2_reflect_conv3x3(x, conv.weight, conv.bias)
+        if self.upsample == 2 and conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.padding == (0, 0) \
+                and conv.dilation == (1, 1) and conv.groups == 1:
+            cl = x.is_contiguous(memory_format=torch.channels_last)
+            w4, b4 = _prepared(self, "subpixel", conv.weight, conv.bias, cl, _subpixel_weights)
+            return _subpixel_apply(x, w4, b4)
         if self.upsample:
             x = torch.nn.functional.interpolate(x, mode="nearest", scale_factor=self.upsample)
         return conv(self.reflection_pad(x))
@@ -109,17 +157,22 @@ def _phase_taps(w: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.stack([t0, t1 + t2, t0 + t1, t2], dim=dim)
 
 
-def upsample2_reflect_conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """conv2d(reflection_pad(interpolate(x, scale_factor=2, mode="nearest"), 1), weight, bias)."""
-    n, _, h, w = x.shape
+def _subpixel_weights(weight, bias, channels_last):
     co, ci = weight.shape[:2]
     # (co, ci, 4, 4) -> (co, ci, a, ky', b, kx') -> (a, b, co, ci, ky', kx'): phase (a, b)'s 2x2 kernel
     w4 = _phase_taps(_phase_taps(weight, 2), 3).reshape(co, ci, 2, 2, 2, 2).permute(2, 4, 0, 1, 3, 5)
     w4 = w4.reshape(4 * co, ci, 2, 2)
-    b4 = None if bias is None else bias.repeat(4)
+    if channels_last:
+        w4 = w4.contiguous(memory_format=torch.channels_last)
+    return w4, (None if bias is None else bias.repeat(4))
+
+
+def _subpixel_apply(x, w4, b4):
+    n, _, h, w = x.shape
+    co = w4.shape[0] // 4
     xp = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate")
+    z = torch.nn.functional.conv2d(xp, w4, b4)
     if x.is_contiguous(memory_format=torch.channels_last):
-        z = torch.nn.functional.conv2d(xp, w4.contiguous(memory_format=torch.channels_last), b4)
         # z: (N, 4 * co, H + 1, W + 1) channels_last, i.e. (N, H + 1, W + 1, a, b, co) in memory;
         # output pixel (2i + a, 2j + b) is z[n, i + a, j + b, a, b]
         z = z.permute(0, 2, 3, 1).unflatten(3, (2, 2, co))
@@ -128,12 +181,18 @@ def upsample2_reflect_conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch
             for b in (0, 1):
                 out[:, :, a, :, b, :] = z[:, a:a + h, b:b + w, a, b, :]
         return out.view(n, 2 * h, 2 * w, co).permute(0, 3, 1, 2)  # (N, co, 2H, 2W) channels_last
-    z = torch.nn.functional.conv2d(xp, w4, b4).unflatten(1, (2, 2, co))
+    z = z.unflatten(1, (2, 2, co))
     out = torch.empty((n, co, h, 2, w, 2), dtype=z.dtype, device=z.device)
     for a in (0, 1):
         for b in (0, 1):
             out[:, :, :, a, :, b] = z[:, a, b, :, a:a + h, b:b + w]
     return out.view(n, co, 2 * h, 2 * w)
+
+
+def upsample2_reflect_conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """conv2d(reflection_pad(interpolate(x, scale_factor=2, mode="nearest"), 1), weight, bias)."""
+    w4, b4 = _subpixel_weights(weight, bias, x.is_contiguous(memory_format=torch.channels_last))
+    return _subpixel_apply(x, w4, b4)
 
 
 class ResidualBlock(nn.Module):
