@@ -158,6 +158,21 @@ def test_inference_mode_and_channels_last_input(example, genfast_net):
     close(got, want)
 
 
+def test_inference_per_image_path_equals_the_batched_path(example, genfast_net, multi):
+    # under no_grad a CPU batch runs one image at a time; with autograd on, as one batch
+    x = images(3, (20, 24), seed=23)
+    with torch.no_grad():
+        per_image = genfast_net(x)
+        want = example(x)
+    batched = genfast_net(x).detach()
+    close(per_image, batched)
+    close(per_image, want)
+    style = torch.tensor([2, 0, 1])
+    with torch.no_grad():
+        per_image = multi(x, style)
+    close(per_image, multi(x, style).detach())
+
+
 def test_reference_twin_equals_pytorch_examples(example):
     plain = PlainNet().eval()
     plain.load_state_dict(example.state_dict())
