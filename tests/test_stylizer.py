@@ -448,6 +448,8 @@ def test_stylize_images_multi_style(multi):
     by_index = stylize_images(multi, [x], style=2, progress=False)[0]
     by_mix = stylize_images(multi, [x], style=[0.0, 0.0, 1.0], progress=False)[0]
     torch.testing.assert_close(by_mix, by_index, rtol=0, atol=1e-5)
+    by_tensor = stylize_images(multi, [x], style=torch.tensor(2), progress=False)[0]
+    torch.testing.assert_close(by_tensor, by_index, rtol=0, atol=0)
 
 
 def test_stylize_images_bad_inputs(genfast_net, multi):

@@ -74,6 +74,8 @@ def _style_arg(model, style, n: int, device):
                          f"(an index in [0, {s}) or {s} mixing weights)")
     if isinstance(style, bool):
         raise TypeError(f"stylize_images: expected style to be an int index or mixing weights, got {style!r}")
+    if isinstance(style, torch.Tensor) and style.dim() == 0 and not style.is_floating_point():
+        style = int(style)
     if isinstance(style, int):
         if not 0 <= style < s:
             raise ValueError(f"stylize_images: expected style index in [0, {s}), got {style}")
