@@ -2,10 +2,12 @@
 
   genfast info [--json]                       versions, native ops per device, threads, build flags
   genfast bench [--op gram] [--device cpu]    reference vs torch.compile(reference) vs native
-  genfast stylize --content C --style S -o OUT  neural style transfer (see `genfast stylize -h`)
+  genfast stylize --content C --style S -o OUT  neural style transfer (see `genfast stylize -h`);
+                                                with --model M, a trained feed-forward stylizer
+  genfast train-stylizer --content DIR --style S --out M.safetensors --steps N   train a stylizer
+  genfast video IN OUT --model M                stylize a video with a trained stylizer (or --live camera)
+  genfast export-onnx M OUT.onnx                a trained stylizer as an ONNX graph
   genfast text train CORPUS --out M.pt          character-LSTM training; `genfast text sample M.pt`
-  genfast video IN OUT --model M.pth            stylize a video with a trained stylizer (or --live camera)
-  genfast train-stylizer --content DIR --style S --out M.safetensors --steps N   train a feed-forward stylizer
 """
 
 from __future__ import annotations
@@ -171,12 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
 
     from genfast.style import cli as style_cli
-    style_cli.register(sub)
-    from genfast.style import cli_fast; cli_fast.register(sub)  # noqa: E702
+    from genfast.style import cli_fast, cli_train, cli_video
     from genfast.text import cli as text_cli
-    text_cli.register(sub)
-    from genfast.style import cli_train; cli_train.register(sub)  # noqa: E702
-    from genfast.style import cli_video; cli_video.register(sub)  # noqa: E702
+    style_cli.register(sub)    # stylize (Gatys, or --model)
+    cli_train.register(sub)    # train-stylizer
+    cli_video.register(sub)    # video
+    cli_fast.register(sub)     # export-onnx
+    text_cli.register(sub)     # text train | sample
     return p
 
 

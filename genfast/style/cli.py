@@ -71,12 +71,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     if args.model:
-        try:
-            from genfast.style import cli_fast
-        except ImportError:
-            print("genfast stylize: --model needs the feed-forward stylizer (genfast.style.cli_fast), "
-                  "which is not in this build", file=sys.stderr)
-            return 2
+        from genfast.style import cli_fast
         return cli_fast.run_model(args)
     if not args.style:
         print("genfast stylize: --style is required (or --model for a trained stylizer)", file=sys.stderr)
