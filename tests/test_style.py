@@ -3,7 +3,6 @@
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +11,9 @@ import torch.nn.functional as F
 from genfast import io, models
 from genfast.style import Objective, color, losses, stylize
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from _shared import SHARED_DATA  # noqa: E402
+
+SHARED = SHARED_DATA
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,9 @@ from genfast.style.train import (ImageFolderDataset, PerceptualLoss, ShardedStre
 
 CONTENT = ["skimage:coffee", "skimage:chelsea", "skimage:rocket"]
 STYLE_A, STYLE_B, STYLE_C = "skimage:brick", "skimage:gravel", "skimage:grass"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not SHARED.is_dir():
-    SHARED = Path("/work/shared/data")
+from _shared import SHARED_DATA  # noqa: E402
+
+SHARED = SHARED_DATA
 TINY = dict(batch_size=2, image_size=32, style_size=64, progress=False, checkpoint_every=0)
 
 

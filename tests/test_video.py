@@ -20,9 +20,9 @@ from genfast.style import video  # noqa: E402
 from genfast.style.video import (TemporalSmoother, VideoDecodeError, VideoInterrupted, flicker,  # noqa: E402
                                  read_frames, stylize_video)
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "video"
-if not SHARED.exists():
-    SHARED = Path("/work/shared/data/video")
+from _shared import SHARED_DATA  # noqa: E402
+
+SHARED = SHARED_DATA / "video"
 
 
 def scene(i: int, w: int, h: int, moving: bool = True) -> np.ndarray:
