@@ -8,6 +8,8 @@
 #include <Python.h>
 #include <torch/library.h>
 
+#include "common/cpu_output_cache.h"
+
 #ifndef GENFAST_BUILD_INFO
 #define GENFAST_BUILD_INFO "unknown"
 #endif
@@ -64,8 +66,19 @@ PyObject* built_with_cuda(PyObject*, PyObject*) {
 #endif
 }
 
+PyObject* empty_cpu_cache(PyObject*, PyObject*) {
+  return PyLong_FromSize_t(genfast::cpu::OutputCache::instance().empty());
+}
+
+PyObject* cpu_cache_bytes(PyObject*, PyObject*) {
+  return PyLong_FromSize_t(genfast::cpu::OutputCache::instance().cached_bytes());
+}
+
 PyMethodDef methods[] = {
     {"build_info", build_info, METH_NOARGS, "Flags genfast._C was built with."},
+    {"empty_cpu_cache", empty_cpu_cache, METH_NOARGS,
+     "Return the cached free CPU output blocks to the system; the number of bytes released."},
+    {"cpu_cache_bytes", cpu_cache_bytes, METH_NOARGS, "Bytes of free CPU output blocks held for reuse."},
     {"built_with_cuda", built_with_cuda, METH_NOARGS, "Whether the CUDA kernels were compiled in."},
     {nullptr, nullptr, 0, nullptr},
 };

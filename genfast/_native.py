@@ -51,6 +51,26 @@ def build_info() -> str:
     return _C.build_info()
 
 
+def empty_cache() -> int:
+    """Return the free blocks genfast keeps for reuse as large CPU outputs (csrc/common/
+    cpu_output_cache.h; at most GENFAST_CPU_CACHE_MB, default 512, 0 turns the cache off) to the
+    system. Returns the number of bytes released (0 when the native library is not loaded)."""
+    if _load() is not None:
+        return 0
+    from genfast import _C
+
+    return int(_C.empty_cpu_cache())
+
+
+def cpu_cache_bytes() -> int:
+    """Bytes of free CPU output blocks genfast holds for reuse (see empty_cache)."""
+    if _load() is not None:
+        return 0
+    from genfast import _C
+
+    return int(_C.cpu_cache_bytes())
+
+
 def built_with_cuda() -> bool:
     if _load() is not None:
         return False

@@ -415,3 +415,41 @@ def test_benchmark_cases_compute_the_same_thing():
             for impl, y in outs.items():
                 assert y.shape == case.shape
                 torch.testing.assert_close(y, outs["reference"], rtol=1e-5, atol=1e-5, msg=impl)
+
+
+@pytest.mark.skipif(not genfast.native_available("instance_norm", "cpu"), reason="native instance_norm not built")
+def test_large_outputs_reuse_freed_blocks_and_stay_correct():
+    genfast.empty_cache()
+    x = torch.randn(2, 16, 256, 256)   # 8 MB: above the cache's 4 MB minimum
+    w, b = torch.rand(16) + 0.5, torch.randn(16)
+    expected = torch.relu(torch.nn.functional.instance_norm(x, weight=w, bias=b))
+    y = ops.instance_norm(x, w, b, activation="relu")
+    first = y.data_ptr()
+    del y
+    assert genfast.cpu_cache_bytes() == x.nbytes
+    y = ops.instance_norm(x, w, b, activation="relu")          # the freed block, reused
+    assert y.data_ptr() == first and genfast.cpu_cache_bytes() == 0
+    torch.testing.assert_close(y, expected)
+    z = ops.instance_norm(x, w, b, activation="relu")          # y still alive: a different block
+    assert z.data_ptr() != y.data_ptr()
+    torch.testing.assert_close(z, expected)
+    y.resize_(4, 16, 256, 256)                                 # storage from the cache is ordinary storage
+    y.numpy()[:] = 1.0
+    assert float(y.sum()) == y.numel()
+    del y, z
+    assert genfast.empty_cache() > 0 and genfast.cpu_cache_bytes() == 0
+
+
+@pytest.mark.skipif(not genfast.native_available("instance_norm", "cpu"), reason="native instance_norm not built")
+def test_the_output_cache_can_be_turned_off():
+    import subprocess
+    import sys
+
+    code = ("import torch, genfast\nfrom genfast import ops\nx = torch.randn(2, 16, 256, 256)\n"
+            "del x\ny = ops.instance_norm(torch.randn(2, 16, 256, 256))\ndel y\nprint(genfast.cpu_cache_bytes())\n")
+    env = dict(__import__("os").environ, GENFAST_CPU_CACHE_MB="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "0"
+    env["GENFAST_CPU_CACHE_MB"] = "512"
+    on = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert on.stdout.strip() == str(2 * 16 * 256 * 256 * 4)

@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "common/cpu_gemm.h"
-#include "common/cpu_memory.h"
+#include "common/cpu_output_cache.h"
 #include "gram/gram.h"
 
 namespace genfast::gram {
@@ -324,9 +324,8 @@ void sym_apply_double(const at::Tensor& S, const at::Tensor& f, at::Tensor& out)
 // The output keeps the features' memory layout (a channels_last map gives a channels_last grad).
 at::Tensor sym_apply_cpu(const at::Tensor& S, const at::Tensor& f) {
   // same strides as a dense F (a channels_last map gives a channels_last grad), else contiguous
-  at::Tensor out = at::empty_like(f);
+  at::Tensor out = cpu::empty_like_cached(f);
   if (out.numel() == 0) return out;
-  cpu::advise_huge_pages(out.mutable_data_ptr(), out.nbytes());
   if (f.scalar_type() == at::kDouble) {
     sym_apply_double(S, f, out);
     return out;

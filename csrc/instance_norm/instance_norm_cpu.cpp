@@ -26,7 +26,7 @@
 #include <cmath>
 #include <vector>
 
-#include "common/cpu_memory.h"
+#include "common/cpu_output_cache.h"
 #include "instance_norm/instance_norm.h"
 
 namespace genfast::instance_norm {
@@ -575,7 +575,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_cpu(const at::Tenso
   const Act act = check_forward_inputs(x, scale, shift, eps, activation, op);
   const auto acc = acc_type(x.scalar_type());
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
-  auto out = at::empty_like(x);
+  auto out = cpu::empty_like_cached(x);
   auto mean = at::empty({N, C}, x.options().dtype(at::kDouble));
   auto rstd = at::empty({N, C}, x.options().dtype(acc));
   if (out.numel() == 0) {
@@ -584,7 +584,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_cpu(const at::Tenso
     rstd.fill_(NAN);
     return {out, mean, rstd};
   }
-  cpu::advise_huge_pages(out.mutable_data_ptr(), out.nbytes());
   const Layout layout = layout_of(out);
   const auto xc = in_layout(x, layout);
   at::Tensor y = out.strides() == xc.strides() ? out : at::empty_like(xc);
@@ -616,11 +615,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_backward_cpu(
   const Act act = parse_activation(activation, op);
   const auto acc = acc_type(x.scalar_type());
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
-  auto gx = at::empty_like(x);
+  auto gx = cpu::empty_like_cached(x);
   auto gscale = at::zeros({N, C}, x.options().dtype(acc));
   auto gshift = at::zeros({N, C}, x.options().dtype(acc));
   if (gx.numel() == 0) return {gx, gscale, gshift};
-  cpu::advise_huge_pages(gx.mutable_data_ptr(), gx.nbytes());
   const Layout layout = layout_of(gx);
   const auto xc = in_layout(x, layout);
   const auto gc = in_layout(grad.to(x.scalar_type()), layout);
