@@ -8,7 +8,8 @@ import sys
 import time
 
 
-def _weights(text: str) -> float:
+def non_negative(text: str) -> float:
+    """argparse type of the style commands' weights: a number >= 0."""
     try:
         value = float(text)
     except ValueError:
@@ -32,16 +33,16 @@ def register(sub) -> None:
                     "(Gatys et al.). Images are file paths or scikit-image samples such as skimage:astronaut.")
     p.add_argument("--content", nargs="+", required=True, metavar="PATH", help="content image(s)")
     p.add_argument("--style", nargs="+", metavar="PATH", help="style image(s)")
-    p.add_argument("--style-blend-weights", nargs="+", type=_weights, metavar="W",
+    p.add_argument("--style-blend-weights", nargs="+", type=non_negative, metavar="W",
                    help="one weight per style image (normalised to sum 1; default equal)")
     p.add_argument("--output", "-o", required=True, metavar="PATH", help="output image (.png/.jpg)")
     p.add_argument("--size", type=int, default=512, help="longest side of the output (default 512)")
     p.add_argument("--iterations", type=int, default=300, help="iterations per scale (and per tile)")
     p.add_argument("--optimizer", choices=["lbfgs", "adam"], default="lbfgs")
     p.add_argument("--lr", type=float, help="learning rate (default 1.0 for L-BFGS, 0.02 for Adam)")
-    p.add_argument("--content-weight", type=_weights, default=1.0)
-    p.add_argument("--style-weight", type=_weights, default=1e5)
-    p.add_argument("--tv-weight", type=_weights, default=300.0)
+    p.add_argument("--content-weight", type=non_negative, default=1.0)
+    p.add_argument("--style-weight", type=non_negative, default=1e5)
+    p.add_argument("--tv-weight", type=non_negative, default=300.0)
     p.add_argument("--loss", choices=losses.CONVENTIONS, default="mse",
                    help="loss convention (default mse; the weights' defaults are for mse)")
     p.add_argument("--init", type=_init, default="content", help="content, noise, or an image path")
@@ -52,7 +53,7 @@ def register(sub) -> None:
     p.add_argument("--pooling", choices=["max", "avg"], default="max", help="VGG pooling")
     p.add_argument("--content-layers", nargs="+", metavar="LAYER")
     p.add_argument("--style-layers", nargs="+", metavar="LAYER")
-    p.add_argument("--style-layer-weights", nargs="+", type=_weights, metavar="W")
+    p.add_argument("--style-layer-weights", nargs="+", type=non_negative, metavar="W")
     p.add_argument("--style-scale", type=float, default=1.0, help="style image size relative to the output")
     p.add_argument("--num-scales", type=int, default=1, help="coarse-to-fine scales (each halves the size)")
     p.add_argument("--tile", type=int, help="optimise in tiles of this many pixels (bounded memory)")
@@ -65,7 +66,7 @@ def register(sub) -> None:
     # a trained feed-forward network instead of optimisation
     p.add_argument("--model", metavar="PATH", help="a trained stylizer (.pth or .safetensors)")
     p.add_argument("--style-index", type=int, help="multi-style model: which style")
-    p.add_argument("--mix", nargs="+", type=_weights, metavar="W", help="multi-style model: mixing weights")
+    p.add_argument("--mix", nargs="+", type=non_negative, metavar="W", help="multi-style model: mixing weights")
     p.set_defaults(func=run)
 
 

@@ -6,19 +6,10 @@ The same command runs data-parallel under torchrun:
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
-    return value
+from genfast.style.cli import non_negative
 
 
 def register(sub) -> None:
@@ -40,9 +31,9 @@ def register(sub) -> None:
     p.add_argument("--image-size", type=int, default=256, help="training crop size in pixels (default 256)")
     p.add_argument("--style-size", type=int, help="longest side of the style images (default 2 x image size)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--content-weight", type=_non_negative, default=1.0)
-    p.add_argument("--style-weight", type=_non_negative, default=None, help="default 1e5")
-    p.add_argument("--tv-weight", type=_non_negative, default=None, help="default 10")
+    p.add_argument("--content-weight", type=non_negative, default=1.0)
+    p.add_argument("--style-weight", type=non_negative, default=None, help="default 1e5")
+    p.add_argument("--tv-weight", type=non_negative, default=None, help="default 10")
     p.add_argument("--network", choices=NETWORKS, default="auto",
                    help="loss network (auto: VGG-19 when its weights are on disk, else EfficientNet-Lite0)")
     p.add_argument("--content-layers", nargs="+", metavar="LAYER")

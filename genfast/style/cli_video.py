@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from genfast.style.cli import non_negative
+
 PROG = "genfast video"
 
 
@@ -29,16 +31,6 @@ def _smoothing(text: str) -> float:
     return value
 
 
-def _weight(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}")
-    return value
-
-
 def register(sub) -> None:
     p = sub.add_parser(
         "video", help="stylize a video (or a camera with --live) with a trained stylizer",
@@ -52,7 +44,7 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, metavar="PATH", help="a trained stylizer (.pth or .safetensors)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--style-index", type=int, metavar="I", help="multi-style model: which style")
-    which.add_argument("--mix", nargs="+", type=_weight, metavar="W",
+    which.add_argument("--mix", nargs="+", type=non_negative, metavar="W",
                        help="multi-style model: one mixing weight per style (normalised to sum 1)")
     p.add_argument("--batch-size", type=_positive_int, default=4, metavar="N", help="frames per forward pass (default 4)")
     p.add_argument("--smoothing", type=_smoothing, default=0.0, metavar="S",
