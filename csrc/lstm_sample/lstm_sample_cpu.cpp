@@ -132,7 +132,7 @@ template <typename scalar_t>
 struct FusedLoop {
   using Vec = VecT<scalar_t>;
   static constexpr int64_t W = Vec::size();
-  int64_t B, H, L, V, P, steps, blocks;
+  int64_t B, H, L, V, blocks;
   std::vector<at::Tensor> packed;  // per layer: (blocks, K, 4, W)
   std::vector<at::Tensor> bias;    // per layer: b_ih + b_hh (4H); layer 0 only b_hh (b_ih is in the table)
   at::Tensor table;                // (V, 4H) embedding @ W_ih0^T + b_ih0
@@ -232,7 +232,7 @@ void run_fused_loop(const at::Tensor& embedding, at::TensorList w_ih, at::Tensor
   using Vec = VecT<scalar_t>;
   constexpr int64_t W = Vec::size();
   FusedLoop<scalar_t> sb;
-  sb.B = s.batch, sb.H = s.hidden, sb.L = s.layers, sb.V = s.vocab, sb.P = s.prime_len, sb.steps = s.steps;
+  sb.B = s.batch, sb.H = s.hidden, sb.L = s.layers, sb.V = s.vocab;
   sb.blocks = s.hidden / W;
   const int64_t B = sb.B, H = sb.H, L = sb.L, V = sb.V;
   sb.table = at::addmm(b_ih[0], embedding, w_ih[0].t()).contiguous();
