@@ -52,6 +52,10 @@ TORCH_LIBRARY(genfast, m) {
       "lstm_sample(Tensor embedding, Tensor[] w_ih, Tensor[] w_hh, Tensor[] b_ih, Tensor[] b_hh, "
       "Tensor proj_weight, Tensor proj_bias, Tensor prime, Tensor h0, Tensor c0, Tensor temperature, "
       "Tensor uniforms, int top_k, float top_p) -> (Tensor, Tensor, Tensor)");
+
+  // ---- _vec_math: the CPU kernels' inline float32 exp / sigmoid / tanh (fn) elementwise, for the
+  // accuracy tests only (common/cpu_vec_math.h).
+  m.def("_vec_math(Tensor x, str fn) -> Tensor");
 }
 
 namespace {

@@ -17,9 +17,10 @@ def _model(vocab=40, hidden=32, layers=2, dtype=torch.float64, seed=0):
     return CharLSTM(vocab, 16, hidden, layers).to(dtype)
 
 
-# The CPU kernel has two loops: a fused one (one thread team for the whole generation) when the hidden
-# size is a whole number of SIMD vectors (4 doubles / 8 floats with AVX2, up to 16 with AVX-512), and
-# a GEMM-per-step one otherwise. 32 takes the first, 30 the second, on every vector width.
+# The CPU kernel has three loops (csrc/lstm_sample/lstm_sample_cpu.cpp): for up to 4 rows a row loop
+# when the hidden size is a whole number of SIMD vectors (4 doubles / 8 floats with AVX2, up to 16 with
+# AVX-512) and a GEMM-per-step loop otherwise; for more rows a column loop (any hidden size). With
+# hidden 32 and 30, the batch sizes below reach all three.
 HIDDEN_BOTH_LOOPS = [32, 30]
 
 
@@ -27,6 +28,7 @@ HIDDEN_BOTH_LOOPS = [32, 30]
 @pytest.mark.parametrize("b,p,steps,temp,top_k,top_p,layers", [
     (1, 1, 60, 1.0, None, None, 2), (5, 4, 50, 0.5, None, None, 2), (8, 3, 40, 1.5, 5, None, 3),
     (6, 2, 45, 0.8, None, 0.9, 1), (9, 1, 30, 1.2, 7, 0.6, 2), (4, 5, 30, 0.0, None, None, 2),
+    (80, 2, 12, 1.0, None, None, 2),
 ])
 @pytest.mark.parametrize("hidden", HIDDEN_BOTH_LOOPS)
 def test_native_draws_the_reference_tokens(b, p, steps, temp, top_k, top_p, layers, hidden):
@@ -132,11 +134,13 @@ def test_state_carries_over(impl, hidden):
 
 
 @native
-def test_thread_count_does_not_change_the_result():
-    # each hidden unit's gates are summed by one thread in a fixed order: 1 and 2 threads agree bit for bit
+@pytest.mark.parametrize("b", [1, 3, 5, 80])
+def test_thread_count_does_not_change_the_result(b):
+    # each hidden unit's gates are summed by one thread in a fixed order: 1 and 2 threads agree bit for
+    # bit, in the row loop (b <= 4) and the column loop (80 rows: several row chunks and a lone vector)
     m = _model(dtype=torch.float32, hidden=64)
-    prime = torch.randint(0, 40, (5, 3))
-    u = torch.rand(80, 5, dtype=torch.float64)
+    prime = torch.randint(0, 40, (b, 3))
+    u = torch.rand(80, b, dtype=torch.float64)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -146,6 +150,56 @@ def test_thread_count_does_not_change_the_result():
     finally:
         torch.set_num_threads(threads)
     assert torch.equal(one, two) and torch.equal(h1, h2) and torch.equal(c1, c2)
+
+
+@native
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_row_does_not_depend_on_the_rest_of_the_batch(dtype):
+    # the row loop (B <= 4) and the column loop (more rows) do the same arithmetic per row: a row
+    # sampled alone, among 3 and among 80 gives the same tokens and state, bit for bit
+    m = _model(dtype=dtype, hidden=64)
+    prime = torch.randint(0, 40, (80, 4))
+    u = torch.rand(60, 80, dtype=torch.float64)
+    t = torch.linspace(0.5, 1.5, 80, dtype=dtype)
+    many, (hm, cm) = m.sample(prime, 60, uniforms=u, temperature=t, impl="native")
+    for rows in ([7], [0, 41, 79]):
+        few, (hf, cf) = m.sample(prime[rows], 60, uniforms=u[:, rows], temperature=t[rows], impl="native")
+        assert torch.equal(few, many[rows])
+        assert torch.equal(hf, hm[:, rows]) and torch.equal(cf, cm[:, rows])
+
+
+def _ulp_error(y: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    t32 = truth.float().abs()
+    ulp = (torch.nextafter(t32, torch.tensor(float("inf"))) - t32).double()
+    return (y.double() - truth).abs() / ulp
+
+
+@native
+@pytest.mark.parametrize("fn,ref,bound", [("exp", torch.exp, 1.01), ("sigmoid", torch.sigmoid, 2.5),
+                                          ("tanh", torch.tanh, 1.1)])
+def test_cell_math_is_accurate(fn, ref, bound):
+    # the float32 kernels' inline exp / sigmoid / tanh (csrc/common/cpu_vec_math.h), against float64:
+    # every 499th float32 bit pattern, plus [-2, 2] densely (tanh switches formula at |x| = 0.9)
+    x = torch.arange(-2**31, 2**31, 499, dtype=torch.int64).to(torch.int32).view(torch.float32)
+    x = torch.cat([x[torch.isfinite(x)], torch.linspace(-2, 2, 1_000_003)])
+    if fn == "exp":
+        x = x[(x > -87.3) & (x < 88.3)]  # normal results; beyond, the kernels clamp (documented)
+    truth = ref(x.double())
+    normal = truth.abs() >= torch.finfo(torch.float32).tiny
+    err = _ulp_error(torch.ops.genfast._vec_math(x, fn), truth)[normal]
+    assert err.max().item() <= bound, f"{fn}: {err.max().item():.3f} ulp"
+
+
+@native
+def test_cell_math_special_values():
+    f = torch.ops.genfast._vec_math
+    x = torch.tensor([float("nan"), float("inf"), -float("inf"), 0.0, -0.0, 20.0, -20.0, 1e-30, -1e-30, 0.9, -0.9])
+    t, s = f(x, "tanh"), f(x, "sigmoid")
+    assert t[0].isnan() and s[0].isnan() and f(x[:1], "exp")[0].isnan()
+    assert t[1:3].tolist() == [1.0, -1.0] and t[5:7].tolist() == [1.0, -1.0]
+    assert t[3].item() == 0.0 and torch.signbit(t[4]) and t[7:9].tolist() == x[7:9].tolist()
+    assert t[9].item() == -t[10].item()
+    assert s[1].item() == 1.0 and 0.0 <= s[2].item() < 1e-37 and s[3].item() == 0.5 and s[5].item() == 1.0
 
 
 def test_manual_seed_controls_the_text():

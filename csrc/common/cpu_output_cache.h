@@ -36,6 +36,13 @@ class OutputCache final : public c10::Allocator {
 
   c10::DataPtr allocate(size_t n) override {
     if (n < kMinBytes || limit_ == 0) return c10::GetDefaultCPUAllocator()->allocate(n);
+    return take(n);
+  }
+
+  // A block of n bytes from the cache whatever its size (for per-call scratch that recurs, such as
+  // re-packed weights); the default allocator when the cache is off.
+  c10::DataPtr take(size_t n) {
+    if (limit_ == 0 || n == 0) return c10::GetDefaultCPUAllocator()->allocate(n);
     void* p = nullptr;
     {
       std::lock_guard<std::mutex> guard(mutex_);
@@ -117,6 +124,25 @@ inline at::Tensor empty_like_cached(const at::Tensor& x) {
   }
   return at::detail::empty_generic(x.sizes(), &OutputCache::instance(), ks, x.scalar_type(),
                                    x.suggest_memory_format());
+}
+
+// Scratch tensors of any size from the cache: a kernel that re-packs the same weights on every call
+// gets the same, already mapped, memory back instead of faulting in fresh pages each time.
+class ScratchAllocator final : public c10::Allocator {
+ public:
+  static ScratchAllocator& instance() {
+    static ScratchAllocator* a = new ScratchAllocator();
+    return *a;
+  }
+  c10::DataPtr allocate(size_t n) override { return OutputCache::instance().take(n); }
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+};
+
+inline at::Tensor empty_scratch(at::IntArrayRef sizes, at::ScalarType dtype) {
+  return at::detail::empty_generic(sizes, &ScratchAllocator::instance(), c10::DispatchKeySet(c10::DispatchKey::CPU),
+                                   dtype, std::nullopt);
 }
 
 }  // namespace genfast::cpu

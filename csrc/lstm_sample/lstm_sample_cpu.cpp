@@ -7,9 +7,10 @@
 // GEMM and the draw (genfast/reference/lstm_sample.py's rule, csrc/lstm_sample/lstm_sample.h). No
 // Python, no autograd, no allocation inside the loop.
 //
-// Two implementations of that step: run_fused_loop (one OpenMP team for the whole generation, each
-// thread owning a slice of hidden units; used whenever the hidden size is a whole number of SIMD
-// vectors) and run (ATen GEMMs per step; every other size).
+// Three implementations of that loop: run_row_loop and run_col_loop (one OpenMP team for the whole
+// generation, each thread owning a slice of hidden units; the first for a few rows, the second for
+// more) and run (ATen GEMMs per step; for a few rows when the hidden size is not a whole number of
+// SIMD vectors).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/functional.h>
@@ -19,6 +20,8 @@
 #include <algorithm>
 #include <omp.h>
 
+#include "common/cpu_output_cache.h"
+#include "common/cpu_vec_math.h"
 #include "lstm_sample/lstm_sample.h"
 
 namespace genfast::lstm_sample {
@@ -81,226 +84,491 @@ void cell_update(const scalar_t* gates, const scalar_t* table, const int64_t* to
 }
 
 // ---------------------------------------------------------------------------------------------
-// The fused loop: one parallel region for the whole generation.
+// The fused loops: one OpenMP team runs the whole generation (every prime and generated step).
 //
-// At B = 1 a step is three matrix-vector products (3 MB of float32 weights at hidden 256: ~37 us of
-// L3 traffic on this machine) plus a little vector work; four GEMM calls, two parallel_for and the
-// draw per step cost more than that in dispatch, thread wake-ups and GEMV inefficiency. At larger B
-// the per-layer GEMMs are compute-bound, and a thread that keeps its weight slice and streams every
-// row through it does as well as ATen's GEMM without the per-call overhead (measured faster at
-// B = 1 ... 256, hidden 256 and 512). Here one OpenMP team runs every step: each thread owns a fixed slice of hidden units in every layer, with that slice's
-// rows of the weights packed contiguously (block of W units x 4 gates x K inputs), so a thread reads
-// only its own weights (which stay in its caches across steps), computes its units' gates in
-// registers, and applies the cell update right there. Threads meet at a barrier after each layer
-// (the next layer reads every unit's h), after the projection, and after the draw.
-// Same arithmetic as the GEMM path (float accumulation, different summation order).
+// Each thread owns a fixed set of hidden units in every layer and computes those units' gates itself
+// (a single float accumulator per gate, summed over k = 0..K-1 in order, starting from zero; then
+// + bias, then + layer 0's table row), applies the cell update at once, and the team meets at a
+// barrier after each layer, since the next layer reads every unit's h. The projection is likewise
+// summed over the hidden units in order (then + bias). So every row's arithmetic is the same whatever
+// the thread count, the batch size, or which of the two loops below runs it: a row's tokens and
+// state do not depend on the other rows or on the number of threads (both tested).
+//
+// Two data layouts, picked by batch size:
+//  * row loop (B <= kRowLoopMaxBatch): a step is a matrix-vector product per row, bound by reading
+//    the weights (3 MB of float32 at hidden 256: more than the two 1 MB L2 caches, so they stream
+//    from L3 every step). Each thread's weight rows are packed into ONE contiguous stream (pairs of
+//    8-unit blocks interleaved: K x 2 blocks x 4 gates x 8), which the hardware prefetchers follow at
+//    ~170 GB/s on this machine; three separate per-block streams, 32 KB apart, managed ~110 GB/s.
+//    After the last layer every thread computes the projection and the draw for every row itself
+//    (the same inputs and code give the same token), so a step costs one barrier per layer and no
+//    more.
+//  * column loop (larger B): a step is a small GEMM per layer, bound by arithmetic. State is kept
+//    transposed, (H, B) with B padded to whole vectors, so a micro-kernel holds three vectors of rows
+//    x the 4 gates of one unit in 12 accumulators, loads 3 vectors of inputs and broadcasts 4 weights
+//    per k (7 loads per 12 FMAs: FMA-bound, at ~95% of the FMA peak in isolation). Weight rows of
+//    one unit are contiguous (K x 4). The projection uses the same kernel over groups of 4
+//    vocabulary entries; then the rows' draws are split between the threads.
 
 template <typename scalar_t>
 using VecT = at::vec::Vectorized<scalar_t>;
 
-// acc[r][j][g] = sum_k x_r[k] * packed_j[k][g][:] for RB rows and NB unit blocks; the input of row r
-// is xa[r] (Ka values) followed by xb[r] (Kb values), matching the packed K order.
-template <typename scalar_t, int RB, int NB>
-inline void block_gates(const scalar_t* const* packed, int64_t Ka, int64_t Kb, const scalar_t* const* xa,
-                        const scalar_t* const* xb, VecT<scalar_t> (&acc)[RB][NB][4]) {
+// The micro-kernels are compiled on their own: inlined into the loops, next to the cell update,
+// the compiler's register allocation can fall apart (reloading the inputs for every FMA: measured
+// 25% slower at B = 256).
+#if defined(__GNUC__)
+#define GENFAST_NOINLINE __attribute__((noinline))
+#else
+#define GENFAST_NOINLINE
+#endif
+
+constexpr int64_t kRowLoopMaxBatch = 4;
+
+// What both loops read: layer 0's table, the summed biases, the projection; the step's token.
+template <typename scalar_t>
+struct LoopModel {
+  int64_t B, H, L, V, P, steps;
+  at::Tensor table;                // (V, 4H): embedding @ W_ih0^T + b_ih0
+  std::vector<at::Tensor> bias;    // per layer (4H): b_ih + b_hh; layer 0 only b_hh (b_ih is in the table)
+  const int64_t* prime;            // (B, P)
+  const scalar_t* temperature;     // (B)
+  const double* uniforms;          // (steps, B)
+  int64_t top_k;
+  double top_p;
+  int64_t* tokens;                 // (B, steps) output
+
+  LoopModel(const at::Tensor& embedding, at::TensorList w_ih, at::TensorList b_ih, at::TensorList b_hh,
+            const at::Tensor& prime_, const at::Tensor& temperature_, const at::Tensor& uniforms_, int64_t top_k_,
+            double top_p_, const Sizes& s, at::Tensor& tokens_)
+      : B(s.batch), H(s.hidden), L(s.layers), V(s.vocab), P(s.prime_len), steps(s.steps), top_k(top_k_),
+        top_p(top_p_) {
+    table = at::addmm(b_ih[0], embedding, w_ih[0].t()).contiguous();
+    for (int64_t l = 0; l < L; ++l) bias.push_back(l == 0 ? b_hh[0].contiguous() : (b_ih[l] + b_hh[l]).contiguous());
+    prime = prime_.data_ptr<int64_t>();
+    temperature = temperature_.data_ptr<scalar_t>();
+    uniforms = uniforms_.data_ptr<double>();
+    tokens = tokens_.data_ptr<int64_t>();
+  }
+  int64_t total_steps() const { return P + std::max<int64_t>(steps - 1, 0); }  // LSTM steps to run
+  // the draw made after LSTM step t (or -1 during the prime)
+  int64_t draw_index(int64_t t) const {
+    const int64_t d = t - P + 1;
+    return d >= 0 && d < steps ? d : -1;
+  }
+};
+
+// The LSTM cell on gate pre-activations (i, f, g, o); c updated in place, h returned.
+template <typename scalar_t>
+inline VecT<scalar_t> cell(const VecT<scalar_t> (&g4)[4], scalar_t* c) {
+  using Vec = VecT<scalar_t>;
+  const Vec one(scalar_t(1));
+  const Vec i = one / (one + g4[0].neg().exp());
+  const Vec f = one / (one + g4[1].neg().exp());
+  const Vec o = one / (one + g4[3].neg().exp());
+  const Vec cn = f * Vec::loadu(c) + i * g4[2].tanh();
+  cn.store(c);
+  return o * cn.tanh();
+}
+
+#if defined(CPU_CAPABILITY_AVX2)
+// float: the same cell with inline exp / sigmoid / tanh (common/cpu_vec_math.h), which the compiler
+// can interleave; with SLEEF's calls the cell update was ~23% of a step at B = 32 and 256.
+template <>
+inline VecT<float> cell<float>(const VecT<float> (&g4)[4], float* c) {
+  using namespace cpu::vmath;
+  const __m256 i = sigmoid_ps(g4[0]), f = sigmoid_ps(g4[1]), o = sigmoid_ps(g4[3]);
+  const __m256 cn = _mm256_add_ps(_mm256_mul_ps(f, _mm256_loadu_ps(c)), _mm256_mul_ps(i, tanh_ps(g4[2])));
+  _mm256_storeu_ps(c, cn);
+  return _mm256_mul_ps(o, tanh_ps(cn));
+}
+#endif
+
+// ---- row loop ------------------------------------------------------------------------------------
+
+// acc[j][g] = sum_k x[k] * p[k][j][g][:] over NB interleaved blocks; the input is xa (Ka values)
+// followed by xb (Kb values), in the packed K order.
+template <typename scalar_t, int NB>
+GENFAST_NOINLINE void row_gates(const scalar_t* p, const scalar_t* xa, int64_t Ka, const scalar_t* xb, int64_t Kb,
+                      VecT<scalar_t> (&out)[NB][4]) {
+  using Vec = VecT<scalar_t>;
+  Vec acc[NB][4];  // local, so that it lives in registers (out may alias the inputs)
+  constexpr int64_t W = Vec::size();
+  for (int j = 0; j < NB; ++j)
+    for (int g = 0; g < 4; ++g) acc[j][g] = Vec(scalar_t(0));
+  auto run_k = [&](const scalar_t* x, int64_t K) {
+    for (int64_t k = 0; k < K; ++k, p += NB * 4 * W) {
+      const Vec xk(x[k]);
+      for (int j = 0; j < NB; ++j)
+        for (int g = 0; g < 4; ++g) acc[j][g] = at::vec::fmadd(xk, Vec::loadu(p + (j * 4 + g) * W), acc[j][g]);
+    }
+  };
+  run_k(xa, Ka);
+  if (Kb > 0) run_k(xb, Kb);
+  for (int a = 0; a < NB; ++a)
+    for (int g = 0; g < 4; ++g) out[a][g] = acc[a][g];
+}
+
+// logits[v] = bias[v] + sum_u h[u] * pt[u][v] for NV vectors of v starting at v0 (pt is (H, Vp)).
+template <typename scalar_t, int NV>
+inline void row_project(const scalar_t* pt, int64_t Vp, int64_t v0, const scalar_t* h, int64_t H,
+                        const scalar_t* bias_p, scalar_t* logits) {
   using Vec = VecT<scalar_t>;
   constexpr int64_t W = Vec::size();
-  const scalar_t* p[NB];
-  for (int j = 0; j < NB; ++j) p[j] = packed[j];
-  for (int r = 0; r < RB; ++r)
-    for (int j = 0; j < NB; ++j)
-      for (int g = 0; g < 4; ++g) acc[r][j][g] = Vec(scalar_t(0));
-  auto run_k = [&](const scalar_t* const* x, int64_t K) {
-    for (int64_t k = 0; k < K; ++k) {
-      Vec w[NB][4];
-      for (int j = 0; j < NB; ++j) {
-        for (int g = 0; g < 4; ++g) w[j][g] = Vec::loadu(p[j] + g * W);
-        p[j] += 4 * W;
+  Vec acc[NV];
+  for (int j = 0; j < NV; ++j) acc[j] = Vec(scalar_t(0));
+  for (int64_t u = 0; u < H; ++u) {
+    const Vec hu(h[u]);
+    for (int j = 0; j < NV; ++j) acc[j] = at::vec::fmadd(hu, Vec::loadu(pt + u * Vp + v0 + j * W), acc[j]);
+  }
+  for (int j = 0; j < NV; ++j) (Vec::loadu(bias_p + v0 + j * W) + acc[j]).store(logits + v0 + j * W);
+}
+
+template <typename scalar_t>
+void run_row_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorList w_hh,
+                  const at::Tensor& proj_weight, const at::Tensor& proj_bias, at::Tensor& h_out, at::Tensor& c_out) {
+  using Vec = VecT<scalar_t>;
+  constexpr int64_t W = Vec::size();
+  const int64_t B = m.B, H = m.H, L = m.L, V = m.V;
+  const int64_t blocks = H / W, groups = (blocks + 1) / 2;  // groups of two blocks; the last may hold one
+  // Every layer's weights in one scratch block, layer l at offset[l]: (groups, K, nb, 4, W) with
+  // [q][k][j][g][w] = weight[g*H + (2q+j)*W + w][k], weight = w_hh0 for layer 0, [w_ih | w_hh] after.
+  // Each thread packs the groups it reads, inside the parallel region.
+  std::vector<int64_t> offset(L + 1, 0);
+  for (int64_t l = 0; l < L; ++l) offset[l + 1] = offset[l] + 4 * H * (l == 0 ? H : 2 * H);
+  at::Tensor packed = cpu::empty_scratch({offset[L]}, h_out.scalar_type());
+  auto pack_group = [&](int64_t l, int64_t q) {
+    const int64_t K = l == 0 ? H : 2 * H, nb = 2 * q + 1 < blocks ? 2 : 1;
+    scalar_t* dst = packed.data_ptr<scalar_t>() + offset[l] + q * 2 * K * 4 * W;
+    auto copy = [&](const at::Tensor& src, int64_t k0) {  // src (4H, Ks) -> packed k in [k0, k0 + Ks)
+      const int64_t Ks = src.size(1);
+      const scalar_t* sp = src.data_ptr<scalar_t>();
+      for (int64_t j = 0; j < nb; ++j)
+        for (int64_t g = 0; g < 4; ++g) {
+          const scalar_t* rows = sp + (g * H + (2 * q + j) * W) * Ks;
+          for (int64_t k = 0; k < Ks; ++k) {
+            scalar_t* d = dst + (((k0 + k) * nb + j) * 4 + g) * W;
+            for (int64_t w = 0; w < W; ++w) d[w] = rows[w * Ks + k];
+          }
+        }
+    };
+    if (l == 0) {
+      copy(w_hh[0], 0);
+    } else {
+      copy(w_ih[l], 0);
+      copy(w_hh[l], H);
+    }
+  };
+  const int64_t Vp = (V + W - 1) / W * W;
+  const at::Tensor pt = at::constant_pad_nd(proj_weight, {0, 0, 0, Vp - V}).t().contiguous();  // (H, Vp)
+  const at::Tensor pbias = at::constant_pad_nd(proj_bias, {0, Vp - V}).contiguous();
+  at::Tensor hbuf = at::empty({L, 2, B, H}, h_out.options());  // double-buffered h
+  hbuf.select(1, 0).copy_(h_out);
+  scalar_t* hb = hbuf.data_ptr<scalar_t>();
+  scalar_t* c = c_out.data_ptr<scalar_t>();
+  const scalar_t* pt_p = pt.data_ptr<scalar_t>();
+  const scalar_t* pb = pbias.data_ptr<scalar_t>();
+  auto h_at = [&](int64_t l, int64_t parity) { return hb + (l * 2 + parity) * B * H; };
+  const int64_t total = m.total_steps();
+  const int nthreads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), groups)));
+
+#pragma omp parallel num_threads(nthreads)
+  {
+    const int64_t T = omp_get_num_threads(), tid = omp_get_thread_num();
+    const int64_t q0 = groups * tid / T, q1 = groups * (tid + 1) / T;
+    std::vector<scalar_t> logits(Vp), prob(V);
+    std::vector<int32_t> order(V);
+    std::vector<int64_t> feed(B);  // every thread draws every row, so each keeps its own copy
+    for (int64_t l = 0; l < L; ++l)
+      for (int64_t q = q0; q < q1; ++q) pack_group(l, q);
+    for (int64_t t = 0; t < total; ++t) {
+      if (t < m.P)
+        for (int64_t b = 0; b < B; ++b) feed[b] = m.prime[b * m.P + t];
+      const int64_t cur = (t + 1) & 1, prev = t & 1;
+      for (int64_t l = 0; l < L; ++l) {
+        const int64_t Kb = l == 0 ? 0 : H, K = H + Kb;
+        const scalar_t* w = packed.data_ptr<scalar_t>() + offset[l];
+        const scalar_t* bs = m.bias[l].template data_ptr<scalar_t>();
+        const scalar_t* h_prev = h_at(l, prev);
+        scalar_t* h_new = h_at(l, cur);
+        for (int64_t q = q0; q < q1; ++q) {
+          const scalar_t* wq = w + q * 2 * K * 4 * W;
+          const bool pair = 2 * q + 1 < blocks;
+          for (int64_t b = 0; b < B; ++b) {
+            // layer 0: x = h_0(prev); later layers: x = [h_{l-1}(this step) | h_l(prev)]
+            const scalar_t* xa = l == 0 ? h_prev + b * H : h_at(l - 1, cur) + b * H;
+            const scalar_t* xb = l == 0 ? nullptr : h_prev + b * H;
+            Vec acc[2][4];
+            if (pair) {
+              row_gates<scalar_t, 2>(wq, xa, H, xb, Kb, acc);
+            } else {
+              Vec one_acc[1][4];
+              row_gates<scalar_t, 1>(wq, xa, H, xb, Kb, one_acc);
+              for (int g = 0; g < 4; ++g) acc[0][g] = one_acc[0][g];
+            }
+            const scalar_t* tr = l == 0 ? m.table.template data_ptr<scalar_t>() + feed[b] * 4 * H : nullptr;
+            for (int j = 0; j < (pair ? 2 : 1); ++j) {
+              const int64_t u = (2 * q + j) * W;
+              Vec g4[4];
+              for (int g = 0; g < 4; ++g) {
+                g4[g] = acc[j][g] + Vec::loadu(bs + g * H + u);
+                if (tr != nullptr) g4[g] = g4[g] + Vec::loadu(tr + g * H + u);
+              }
+              cell<scalar_t>(g4, c + (l * B + b) * H + u).store(h_new + b * H + u);
+            }
+          }
+        }
+#pragma omp barrier
       }
-      for (int r = 0; r < RB; ++r) {
-        const Vec xr(x[r][k]);
-        for (int j = 0; j < NB; ++j)
-          for (int g = 0; g < 4; ++g) acc[r][j][g] = at::vec::fmadd(xr, w[j][g], acc[r][j][g]);
+      const int64_t d = m.draw_index(t);
+      if (d < 0) continue;
+      const scalar_t* top = h_at(L - 1, cur);
+      for (int64_t b = 0; b < B; ++b) {
+        int64_t v0 = 0;
+        for (; v0 + 8 * W <= Vp; v0 += 8 * W) row_project<scalar_t, 8>(pt_p, Vp, v0, top + b * H, H, pb, logits.data());
+        if (v0 + 4 * W <= Vp) row_project<scalar_t, 4>(pt_p, Vp, v0, top + b * H, H, pb, logits.data()), v0 += 4 * W;
+        if (v0 + 2 * W <= Vp) row_project<scalar_t, 2>(pt_p, Vp, v0, top + b * H, H, pb, logits.data()), v0 += 2 * W;
+        if (v0 + W <= Vp) row_project<scalar_t, 1>(pt_p, Vp, v0, top + b * H, H, pb, logits.data());
+        const int64_t token = draw_row<scalar_t, scalar_t>(logits.data(), V, m.temperature[b], m.uniforms[d * B + b],
+                                                           m.top_k, m.top_p, prob.data(), order.data());
+        feed[b] = token;
+        if (tid == 0) m.tokens[b * m.steps + d] = token;
+      }
+    }
+  }
+  const int64_t last = total & 1;  // the state after the last LSTM step (prime_len >= 1, so there is one)
+  for (int64_t l = 0; l < L; ++l) h_out[l].view({B, H}).copy_(hbuf[l][last]);
+}
+
+// ---- column loop -----------------------------------------------------------------------------------
+
+// acc[r][g] = sum_k w[k][g] * x[k][r0 + r*W ...] for RV vectors of rows; x is (K, Bp) row-major,
+// given as xa (Ka rows) then xb (Kb rows); w is (Ka + Kb, 4).
+template <typename scalar_t, int RV>
+GENFAST_NOINLINE void col_gates(const scalar_t* w, const scalar_t* xa, int64_t Ka, const scalar_t* xb, int64_t Kb, int64_t Bp,
+                      int64_t r0, VecT<scalar_t> (&out)[RV][4]) {
+  using Vec = VecT<scalar_t>;
+  Vec acc[RV][4];  // local, so that it lives in registers (out may alias the inputs)
+  constexpr int64_t W = Vec::size();
+  for (int r = 0; r < RV; ++r)
+    for (int g = 0; g < 4; ++g) acc[r][g] = Vec(scalar_t(0));
+  auto run_k = [&](const scalar_t* x, int64_t K) {
+    x += r0;
+    for (int64_t k = 0; k < K; ++k, w += 4, x += Bp) {
+      Vec xv[RV];
+      for (int r = 0; r < RV; ++r) xv[r] = Vec::loadu(x + r * W);
+      for (int g = 0; g < 4; ++g) {
+        const Vec wg(w[g]);
+        for (int r = 0; r < RV; ++r) acc[r][g] = at::vec::fmadd(wg, xv[r], acc[r][g]);
       }
     }
   };
   run_k(xa, Ka);
   if (Kb > 0) run_k(xb, Kb);
+  for (int a = 0; a < RV; ++a)
+    for (int g = 0; g < 4; ++g) out[a][g] = acc[a][g];
 }
 
-template <typename scalar_t>
-struct FusedLoop {
+// The same for NU units (weights w[n], each (Ka + Kb, 4)) and one vector of rows: acc[n][g].
+template <typename scalar_t, int NU>
+GENFAST_NOINLINE void col_gates_units(const scalar_t* const* w, const scalar_t* xa, int64_t Ka, const scalar_t* xb, int64_t Kb,
+                            int64_t Bp, int64_t r0, VecT<scalar_t> (&out)[NU][4]) {
   using Vec = VecT<scalar_t>;
-  static constexpr int64_t W = Vec::size();
-  int64_t B, H, L, V, blocks;
-  std::vector<at::Tensor> packed;  // per layer: (blocks, K, 4, W)
-  std::vector<at::Tensor> bias;    // per layer: b_ih + b_hh (4H); layer 0 only b_hh (b_ih is in the table)
-  at::Tensor table;                // (V, 4H) embedding @ W_ih0^T + b_ih0
-  at::Tensor proj, proj_bias;      // (V, H), (V)
-  at::Tensor hbuf;                 // (L, 2, B, H) double-buffered h
-  at::Tensor logits;               // (B, V)
-
-  static at::Tensor pack(const at::Tensor& w, int64_t H) {  // w (4H, K) -> (H/W, K, 4, W)
-    const int64_t K = w.size(1);
-    return w.view({4, H / W, W, K}).permute({1, 3, 0, 2}).contiguous();
-  }
-
-  // The gates of `nb` blocks starting at block `blk` for rows [r0, r0 + rb), then the cell update.
-  template <int RB, int NB>
-  void blocks_update(int64_t l, int64_t blk, int64_t r0, const scalar_t* const* xa, const scalar_t* const* xb,
-                     int64_t Kb, const int64_t* feed, scalar_t* c, scalar_t* h_new) const {
-    const int64_t K = H + Kb;
-    const scalar_t* base = packed[l].data_ptr<scalar_t>();
-    const scalar_t* pk[NB];
-    for (int j = 0; j < NB; ++j) pk[j] = base + (blk + j) * K * 4 * W;
-    Vec acc[RB][NB][4];
-    block_gates<scalar_t, RB, NB>(pk, H, Kb, xa, xb, acc);
-    const scalar_t* bs = bias[l].data_ptr<scalar_t>();
-    const scalar_t* tb = table.data_ptr<scalar_t>();
-    const Vec one(scalar_t(1));
-    for (int r = 0; r < RB; ++r) {
-      const int64_t b = r0 + r;
-      const scalar_t* t = l == 0 ? tb + feed[b] * 4 * H : nullptr;
-      for (int j = 0; j < NB; ++j) {
-        const int64_t u = (blk + j) * W;
-        Vec g4[4];
-        for (int g = 0; g < 4; ++g) {
-          g4[g] = acc[r][j][g] + Vec::loadu(bs + g * H + u);
-          if (t != nullptr) g4[g] = g4[g] + Vec::loadu(t + g * H + u);
-        }
-        const Vec i = one / (one + g4[0].neg().exp());
-        const Vec f = one / (one + g4[1].neg().exp());
-        const Vec o = one / (one + g4[3].neg().exp());
-        scalar_t* cb = c + (l * B + b) * H + u;
-        const Vec cn = f * Vec::loadu(cb) + i * g4[2].tanh();
-        cn.store(cb);
-        (o * cn.tanh()).store(h_new + b * H + u);
-      }
+  Vec acc[NU][4];  // local, so that it lives in registers (out may alias the inputs)
+  const scalar_t* p[NU];
+  for (int n = 0; n < NU; ++n) p[n] = w[n];
+  for (int n = 0; n < NU; ++n)
+    for (int g = 0; g < 4; ++g) acc[n][g] = Vec(scalar_t(0));
+  auto run_k = [&](const scalar_t* x, int64_t K) {
+    x += r0;
+    for (int64_t k = 0; k < K; ++k, x += Bp) {
+      const Vec xv = Vec::loadu(x);
+      for (int n = 0; n < NU; ++n)
+        for (int g = 0; g < 4; ++g) acc[n][g] = at::vec::fmadd(Vec(p[n][g]), xv, acc[n][g]);
+      for (int n = 0; n < NU; ++n) p[n] += 4;
     }
-  }
-
-  // This thread's share of layer l: unit blocks [blk0, blk1) for every row.
-  void layer(int64_t l, int64_t blk0, int64_t blk1, const scalar_t* in_new, const scalar_t* h_prev,
-             scalar_t* h_new, const int64_t* feed, scalar_t* c) const {
-    const int64_t Kb = l == 0 ? 0 : H;
-    // layer 0: x = h_0(prev); later layers: x = [h_{l-1}(this step) | h_l(prev)]
-    const scalar_t* a0 = l == 0 ? h_prev : in_new;
-    const scalar_t* b0 = l == 0 ? nullptr : h_prev;
-    auto rows = [&](int64_t r0, int64_t rb, const scalar_t** xa, const scalar_t** xb) {
-      for (int64_t r = 0; r < rb; ++r) {
-        xa[r] = a0 + (r0 + r) * H;
-        xb[r] = b0 != nullptr ? b0 + (r0 + r) * H : nullptr;
-      }
-    };
-    const scalar_t* xa[3];
-    const scalar_t* xb[3];
-    if (B == 1) {  // one row: three blocks at a time (12 accumulators)
-      rows(0, 1, xa, xb);
-      int64_t blk = blk0;
-      for (; blk + 3 <= blk1; blk += 3) blocks_update<1, 3>(l, blk, 0, xa, xb, Kb, feed, c, h_new);
-      for (; blk < blk1; ++blk) blocks_update<1, 1>(l, blk, 0, xa, xb, Kb, feed, c, h_new);
-      return;
-    }
-    // several rows: one block at a time for every group of (up to) three rows, so the block's weights
-    // come from memory once and from L1/L2 for the other groups
-    for (int64_t blk = blk0; blk < blk1; ++blk) {
-      for (int64_t r0 = 0; r0 < B; r0 += 3) {
-        const int64_t rb = std::min<int64_t>(3, B - r0);
-        rows(r0, rb, xa, xb);
-        if (rb == 3) blocks_update<3, 1>(l, blk, r0, xa, xb, Kb, feed, c, h_new);
-        else if (rb == 2) blocks_update<2, 1>(l, blk, r0, xa, xb, Kb, feed, c, h_new);
-        else blocks_update<1, 1>(l, blk, r0, xa, xb, Kb, feed, c, h_new);
-      }
-    }
-  }
-};
-
-// The fused loop needs whole vectors of hidden units; other sizes (and calls from inside a parallel
-// region, where a nested team would not get threads) take the GEMM path below.
-template <typename scalar_t>
-bool fused_loop_applies(const Sizes& s) {
-  constexpr int64_t W = VecT<scalar_t>::size();
-  return s.hidden % W == 0 && !at::in_parallel_region();
+  };
+  run_k(xa, Ka);
+  if (Kb > 0) run_k(xb, Kb);
+  for (int a = 0; a < NU; ++a)
+    for (int g = 0; g < 4; ++g) out[a][g] = acc[a][g];
 }
 
-template <typename scalar_t>
-void run_fused_loop(const at::Tensor& embedding, at::TensorList w_ih, at::TensorList w_hh, at::TensorList b_ih,
-                     at::TensorList b_hh, const at::Tensor& proj_weight, const at::Tensor& proj_bias,
-                     const at::Tensor& prime, const at::Tensor& temperature, const at::Tensor& uniforms,
-                     int64_t top_k, double top_p, const Sizes& s, at::Tensor& tokens, at::Tensor& h_out,
-                     at::Tensor& c_out) {
+// Every (unit, row vector) of units [u0, u1) of a packed (units, K, 4) weight against a (K, Bp) input
+// (xa: Ka rows, then xb: Kb rows): f(u, r0, acc[4]) with the 4 sums. Rows go in chunks of up to
+// kColChunk vectors, so that a chunk of the input stays in L2 while every unit passes over it; within
+// a chunk three vectors at a time (12 accumulators), a leftover pair as two, and a single leftover
+// vector takes three units at once, so that every kernel but the pair keeps 12 independent
+// accumulators. prep(u, nu, r0, r1) runs before each group of (up to) three units and rows [r0, r1).
+constexpr int64_t kColChunk = 9;
+
+template <typename scalar_t, typename Prep, typename F>
+inline void col_units(const scalar_t* w, int64_t u0, int64_t u1, const scalar_t* xa, int64_t Ka, const scalar_t* xb,
+                      int64_t Kb, int64_t Bp, const Prep& prep, const F& f) {
   using Vec = VecT<scalar_t>;
   constexpr int64_t W = Vec::size();
-  FusedLoop<scalar_t> sb;
-  sb.B = s.batch, sb.H = s.hidden, sb.L = s.layers, sb.V = s.vocab;
-  sb.blocks = s.hidden / W;
-  const int64_t B = sb.B, H = sb.H, L = sb.L, V = sb.V;
-  sb.table = at::addmm(b_ih[0], embedding, w_ih[0].t()).contiguous();
-  for (int64_t l = 0; l < L; ++l) {
-    sb.packed.push_back(FusedLoop<scalar_t>::pack(l == 0 ? w_hh[0] : at::cat({w_ih[l], w_hh[l]}, 1), H));
-    sb.bias.push_back(l == 0 ? b_hh[0].contiguous() : (b_ih[l] + b_hh[l]).contiguous());
+  const int64_t K = Ka + Kb;
+  for (int64_t c0 = 0; c0 < Bp; c0 += kColChunk * W) {
+    const int64_t c1 = std::min(Bp, c0 + kColChunk * W), nvec = (c1 - c0) / W;
+    const bool tail = nvec % 3 == 1;  // one vector left after the groups of three
+    const int64_t main_end = c1 - (tail ? W : 0);
+    for (int64_t u = u0; u < u1; u += 3) {
+      const int nu = static_cast<int>(std::min<int64_t>(3, u1 - u));
+      prep(u, nu, c0, c1);
+      for (int n = 0; n < nu; ++n) {
+        const scalar_t* wu = w + (u + n) * K * 4;
+        int64_t r0 = c0;
+        for (; r0 + 3 * W <= main_end; r0 += 3 * W) {
+          Vec acc[3][4];
+          col_gates<scalar_t, 3>(wu, xa, Ka, xb, Kb, Bp, r0, acc);
+          for (int r = 0; r < 3; ++r) f(u + n, r0 + r * W, acc[r]);
+        }
+        if (r0 + 2 * W <= main_end) {
+          Vec acc[2][4];
+          col_gates<scalar_t, 2>(wu, xa, Ka, xb, Kb, Bp, r0, acc);
+          for (int r = 0; r < 2; ++r) f(u + n, r0 + r * W, acc[r]);
+        }
+      }
+      if (!tail) continue;
+      const scalar_t* wn[3];
+      for (int n = 0; n < 3; ++n) wn[n] = w + std::min<int64_t>(u + n, u1 - 1) * K * 4;
+      if (nu == 3) {
+        Vec acc[3][4];
+        col_gates_units<scalar_t, 3>(wn, xa, Ka, xb, Kb, Bp, main_end, acc);
+        for (int n = 0; n < 3; ++n) f(u + n, main_end, acc[n]);
+      } else if (nu == 2) {
+        Vec acc[2][4];
+        col_gates_units<scalar_t, 2>(wn, xa, Ka, xb, Kb, Bp, main_end, acc);
+        for (int n = 0; n < 2; ++n) f(u + n, main_end, acc[n]);
+      } else {
+        Vec acc[1][4];
+        col_gates_units<scalar_t, 1>(wn, xa, Ka, xb, Kb, Bp, main_end, acc);
+        f(u, main_end, acc[0]);
+      }
+    }
   }
-  sb.proj = proj_weight;
-  sb.proj_bias = proj_bias;
-  sb.hbuf = at::empty({L, 2, B, H}, embedding.options());
-  sb.hbuf.select(1, 0).copy_(h_out);
-  sb.logits = at::empty({B, V}, embedding.options());
-  std::vector<int64_t> feed(B);
-  scalar_t* hb = sb.hbuf.template data_ptr<scalar_t>();
-  scalar_t* c = c_out.data_ptr<scalar_t>();
-  scalar_t* lg = sb.logits.template data_ptr<scalar_t>();
-  const scalar_t* pw = sb.proj.template data_ptr<scalar_t>();
-  const scalar_t* pb = sb.proj_bias.template data_ptr<scalar_t>();
-  const int64_t* prime_p = prime.data_ptr<int64_t>();
-  int64_t* out_p = tokens.data_ptr<int64_t>();
-  const scalar_t* temp_p = temperature.data_ptr<scalar_t>();
-  const double* u_p = uniforms.data_ptr<double>();
-  const int64_t total = s.prime_len + std::max<int64_t>(s.steps - 1, 0);  // LSTM steps to run
-  auto h_at = [&](int64_t l, int64_t parity) { return hb + (l * 2 + parity) * B * H; };
-  const int nthreads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), sb.blocks)));
+}
+
+template <typename scalar_t>
+void run_col_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorList w_hh,
+                  const at::Tensor& proj_weight, const at::Tensor& proj_bias, at::Tensor& h_out, at::Tensor& c_out) {
+  using Vec = VecT<scalar_t>;
+  constexpr int64_t W = Vec::size();
+  const int64_t B = m.B, H = m.H, L = m.L, V = m.V;
+  const int64_t Bp = (B + W - 1) / W * W, Vq = (V + 3) / 4;
+  // Every layer's weights in one scratch block, layer l at offset[l]: (H, K, 4) with [u][k][g] =
+  // weight[g*H + u][k]; each thread packs the units it computes, inside the parallel region.
+  // The projection: (Vq, H, 4), [q][u][g] = proj[4q + g][u] (zero past V).
+  std::vector<int64_t> offset(L + 1, 0);
+  for (int64_t l = 0; l < L; ++l) offset[l + 1] = offset[l] + 4 * H * (l == 0 ? H : 2 * H);
+  at::Tensor packed = cpu::empty_scratch({offset[L]}, h_out.scalar_type());
+  auto pack_unit = [&](int64_t l, int64_t u) {
+    const int64_t K = l == 0 ? H : 2 * H;
+    scalar_t* dst = packed.data_ptr<scalar_t>() + offset[l] + u * K * 4;
+    auto copy = [&](const at::Tensor& src, int64_t k0) {
+      const int64_t Ks = src.size(1);
+      const scalar_t* sp = src.data_ptr<scalar_t>();
+      for (int64_t k = 0; k < Ks; ++k)
+        for (int64_t g = 0; g < 4; ++g) dst[(k0 + k) * 4 + g] = sp[(g * H + u) * Ks + k];
+    };
+    if (l == 0) {
+      copy(w_hh[0], 0);
+    } else {
+      copy(w_ih[l], 0);
+      copy(w_hh[l], H);
+    }
+  };
+  const at::Tensor pw = at::constant_pad_nd(proj_weight, {0, 0, 0, 4 * Vq - V}).view({Vq, 4, H}).permute({0, 2, 1})
+                            .contiguous();
+  const at::Tensor pbias = at::constant_pad_nd(proj_bias, {0, 4 * Vq - V}).contiguous();
+  const at::Tensor table_t = m.table.t().contiguous();  // (4H, V)
+  // transposed state, padded rows zero: h (L, 2, H, Bp) double-buffered, c (L, H, Bp)
+  at::Tensor hT = at::zeros({L, 2, H, Bp}, h_out.options());
+  at::Tensor cT = at::zeros({L, H, Bp}, c_out.options());
+  hT.select(1, 0).narrow(2, 0, B).copy_(h_out.transpose(1, 2));
+  cT.narrow(2, 0, B).copy_(c_out.transpose(1, 2));
+  at::Tensor logits_t = at::empty({4 * Vq, Bp}, h_out.options());
+  std::vector<int64_t> feed(Bp, 0);  // the token each row was fed at this step (padding rows: 0)
+  scalar_t* hb = hT.data_ptr<scalar_t>();
+  scalar_t* c = cT.data_ptr<scalar_t>();
+  scalar_t* lg = logits_t.data_ptr<scalar_t>();
+  const scalar_t* pw_p = pw.data_ptr<scalar_t>();
+  const scalar_t* pb = pbias.data_ptr<scalar_t>();
+  const scalar_t* tt = table_t.data_ptr<scalar_t>();
+  auto h_at = [&](int64_t l, int64_t parity) { return hb + (l * 2 + parity) * H * Bp; };
+  const int64_t total = m.total_steps();
+  const int nthreads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), H)));
 
 #pragma omp parallel num_threads(nthreads)
   {
     const int64_t T = omp_get_num_threads(), tid = omp_get_thread_num();
-    const int64_t blk0 = sb.blocks * tid / T, blk1 = sb.blocks * (tid + 1) / T;
-    const int64_t bv0 = B * V * tid / T, bv1 = B * V * (tid + 1) / T;
-    std::vector<scalar_t> prob(V);
+    const int64_t u0 = H * tid / T, u1 = H * (tid + 1) / T;
+    const int64_t p0 = Vq * tid / T, p1 = Vq * (tid + 1) / T;
+    std::vector<scalar_t> row(V), prob(V), tin(3 * 4 * Bp);
     std::vector<int32_t> order(V);
+    for (int64_t l = 0; l < L; ++l)
+      for (int64_t u = u0; u < u1; ++u) pack_unit(l, u);
     for (int64_t t = 0; t < total; ++t) {
-      // the token fed at step t: the prime, then the previous draw
-      if (t < s.prime_len) {
+      if (t < m.P) {
 #pragma omp single
-        for (int64_t b = 0; b < B; ++b) feed[b] = prime_p[b * s.prime_len + t];
+        for (int64_t b = 0; b < B; ++b) feed[b] = m.prime[b * m.P + t];
       }  // (implicit barrier after single)
       const int64_t cur = (t + 1) & 1, prev = t & 1;
       for (int64_t l = 0; l < L; ++l) {
-        sb.layer(l, blk0, blk1, l > 0 ? h_at(l - 1, cur) : nullptr, h_at(l, prev), h_at(l, cur), feed.data(), c);
+        const int64_t Kb = l == 0 ? 0 : H;
+        const scalar_t* bs = m.bias[l].template data_ptr<scalar_t>();
+        const scalar_t* xa = l == 0 ? h_at(0, prev) : h_at(l - 1, cur);
+        const scalar_t* xb = l == 0 ? nullptr : h_at(l, prev);
+        scalar_t* h_new = h_at(l, cur);
+        auto prep = [&](int64_t u, int nu, int64_t r0, int64_t r1) {  // the units' table entries for the rows' tokens
+          if (l != 0) return;
+          for (int n = 0; n < nu; ++n)
+            for (int g = 0; g < 4; ++g)
+              for (int64_t b = r0; b < r1; ++b) tin[(n * 4 + g) * Bp + b] = tt[(g * H + u + n) * V + feed[b]];
+        };
+        col_units<scalar_t>(packed.data_ptr<scalar_t>() + offset[l], u0, u1, xa, H, xb, Kb, Bp, prep,
+                            [&](int64_t u, int64_t r, const Vec(&acc)[4]) {
+          const int64_t n = (u - u0) % 3;
+          Vec g4[4];
+          for (int g = 0; g < 4; ++g) {
+            g4[g] = acc[g] + Vec(bs[g * H + u]);
+            if (l == 0) g4[g] = g4[g] + Vec::loadu(tin.data() + (n * 4 + g) * Bp + r);
+          }
+          cell<scalar_t>(g4, c + (l * H + u) * Bp + r).store(h_new + u * Bp + r);
+        });
 #pragma omp barrier
       }
-      // projection: this thread's share of the B x V logits
+      const int64_t d = m.draw_index(t);
+      if (d < 0) continue;
       const scalar_t* top = h_at(L - 1, cur);
-      for (int64_t i = bv0; i < bv1; ++i) {
-        const int64_t b = i / V, v = i % V;
-        lg[i] = pb[v] + at::vec::map2_reduce_all<scalar_t>([](Vec x, Vec y) { return x * y; },
-                                                           [](Vec x, Vec y) { return x + y; }, top + b * H,
-                                                           pw + v * H, H);
+      col_units<scalar_t>(pw_p, p0, p1, top, H, nullptr, 0, Bp, [](int64_t, int, int64_t, int64_t) {},
+                          [&](int64_t q, int64_t r, const Vec(&acc)[4]) {
+        for (int g = 0; g < 4; ++g) (Vec(pb[4 * q + g]) + acc[g]).store(lg + (4 * q + g) * Bp + r);
+      });
+#pragma omp barrier
+      for (int64_t b = tid; b < B; b += T) {
+        for (int64_t v = 0; v < V; ++v) row[v] = lg[v * Bp + b];
+        const int64_t token = draw_row<scalar_t, scalar_t>(row.data(), V, m.temperature[b], m.uniforms[d * B + b],
+                                                           m.top_k, m.top_p, prob.data(), order.data());
+        feed[b] = token;
+        m.tokens[b * m.steps + d] = token;
       }
 #pragma omp barrier
-      const int64_t d = t - s.prime_len + 1;  // the draw after step t (steps after the prime)
-      if (d >= 0 && d < s.steps) {
-        for (int64_t b = tid; b < B; b += T) {
-          const int64_t token = draw_row<scalar_t, scalar_t>(lg + b * V, V, temp_p[b], u_p[d * B + b], top_k, top_p,
-                                                             prob.data(), order.data());
-          out_p[b * s.steps + d] = token;
-          feed[b] = token;
-        }
-#pragma omp barrier
-      }
     }
   }
-  // the state after the last LSTM step (prime_len >= 1, so there is one)
   const int64_t last = total & 1;
-  for (int64_t l = 0; l < L; ++l) h_out[l].view({B, H}).copy_(sb.hbuf[l][last]);
+  h_out.copy_(hT.select(1, last).narrow(2, 0, B).transpose(1, 2));
+  c_out.copy_(cT.narrow(2, 0, B).transpose(1, 2));
+}
+
+// The row loop needs whole vectors of hidden units; other sizes there (and calls from inside a
+// parallel region, where a nested team would not get threads) take the GEMM path below.
+enum class Loop { kRow, kColumn, kGemm };
+
+template <typename scalar_t>
+Loop pick_loop(const Sizes& s) {
+  if (at::in_parallel_region()) return Loop::kGemm;
+  if (s.batch > kRowLoopMaxBatch) return Loop::kColumn;
+  return s.hidden % VecT<scalar_t>::size() == 0 ? Loop::kRow : Loop::kGemm;
 }
 
 template <typename scalar_t>
@@ -403,15 +671,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_sample_cpu(
     bh.push_back(b_hh[l].contiguous());
   }
   AT_DISPATCH_FLOATING_TYPES(embedding.scalar_type(), "lstm_sample_cpu", [&] {
-    if (fused_loop_applies<scalar_t>(s)) {
-      run_fused_loop<scalar_t>(embedding.contiguous(), wi, wh, bi, bh, proj_weight.contiguous(),
-                               proj_bias.contiguous(), prime.contiguous(), temperature.contiguous(),
-                               uniforms.contiguous(), top_k, top_p, s, tokens, h_out, c_out);
+    const Loop loop = pick_loop<scalar_t>(s);
+    if (loop == Loop::kGemm) {
+      run<scalar_t>(embedding.contiguous(), wi, wh, bi, bh, proj_weight.contiguous(), proj_bias.contiguous(),
+                    prime.contiguous(), temperature.contiguous(), uniforms.contiguous(), top_k, top_p, s, tokens,
+                    h_out, c_out);
       return;
     }
-    run<scalar_t>(embedding.contiguous(), wi, wh, bi, bh, proj_weight.contiguous(), proj_bias.contiguous(),
-                  prime.contiguous(), temperature.contiguous(), uniforms.contiguous(), top_k, top_p, s, tokens, h_out,
-                  c_out);
+    const at::Tensor prime_c = prime.contiguous(), temperature_c = temperature.contiguous();
+    const at::Tensor uniforms_c = uniforms.contiguous();
+    const LoopModel<scalar_t> m(embedding.contiguous(), wi, bi, bh, prime_c, temperature_c, uniforms_c, top_k, top_p,
+                                s, tokens);
+    if (loop == Loop::kRow) {
+      run_row_loop<scalar_t>(m, wi, wh, proj_weight.contiguous(), proj_bias.contiguous(), h_out, c_out);
+    } else {
+      run_col_loop<scalar_t>(m, wi, wh, proj_weight.contiguous(), proj_bias.contiguous(), h_out, c_out);
+    }
   });
   return {tokens, h_out, c_out};
 }
