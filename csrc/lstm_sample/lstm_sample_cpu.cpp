@@ -239,16 +239,16 @@ void run_row_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
   auto pack_group = [&](int64_t l, int64_t q) {
     const int64_t K = l == 0 ? H : 2 * H, nb = 2 * q + 1 < blocks ? 2 : 1;
     scalar_t* dst = packed.data_ptr<scalar_t>() + offset[l] + q * 2 * K * 4 * W;
-    auto copy = [&](const at::Tensor& src, int64_t k0) {  // src (4H, Ks) -> packed k in [k0, k0 + Ks)
+    // src (4H, Ks) -> packed k in [k0, k0 + Ks): W x W transposes (Ks = H, a whole number of vectors)
+    auto copy = [&](const at::Tensor& src, int64_t k0) {
       const int64_t Ks = src.size(1);
       const scalar_t* sp = src.data_ptr<scalar_t>();
       for (int64_t j = 0; j < nb; ++j)
         for (int64_t g = 0; g < 4; ++g) {
           const scalar_t* rows = sp + (g * H + (2 * q + j) * W) * Ks;
-          for (int64_t k = 0; k < Ks; ++k) {
-            scalar_t* d = dst + (((k0 + k) * nb + j) * 4 + g) * W;
-            for (int64_t w = 0; w < W; ++w) d[w] = rows[w * Ks + k];
-          }
+          for (int64_t k = 0; k < Ks; k += W)
+            at::vec::transpose_mxn<scalar_t, W, W>(rows + k, Ks, dst + (((k0 + k) * nb + j) * 4 + g) * W,
+                                                   nb * 4 * W);
         }
     };
     if (l == 0) {
@@ -655,7 +655,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_sample_cpu(
   const Sizes s = check_inputs(embedding, w_ih, w_hh, b_ih, b_hh, proj_weight, proj_bias, prime, h0, c0, temperature,
                                uniforms, top_k, top_p);
   if (prime.numel() > 0) {
-    const int64_t lo = prime.min().item<int64_t>(), hi = prime.max().item<int64_t>();
+    const auto [min_t, max_t] = at::aminmax(prime);
+    const int64_t lo = min_t.item<int64_t>(), hi = max_t.item<int64_t>();
     TORCH_CHECK(lo >= 0 && hi < s.vocab, "lstm_sample: expected prime token ids in [0, ", s.vocab, "), got min ", lo,
                 ", max ", hi);
   }

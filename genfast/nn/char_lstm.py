@@ -42,9 +42,10 @@ class CharLSTM(nn.Module):
         if not isinstance(tokens, torch.Tensor) or tokens.dtype != torch.long or tokens.dim() != 2:
             got = f"{tokens.dtype} {tuple(tokens.shape)}" if isinstance(tokens, torch.Tensor) else type(tokens).__name__
             raise ValueError(f"CharLSTM: {name} must be a LongTensor (B, T), got {got}")
-        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size):
-            raise ValueError(f"CharLSTM: {name} holds ids outside [0, {self.vocab_size}): "
-                             f"min {int(tokens.min())}, max {int(tokens.max())}")
+        if tokens.numel():
+            lo, hi = (int(t) for t in torch.aminmax(tokens))
+            if lo < 0 or hi >= self.vocab_size:
+                raise ValueError(f"CharLSTM: {name} holds ids outside [0, {self.vocab_size}): min {lo}, max {hi}")
 
     def layer_weights(self) -> list:
         """[(w_ih, w_hh, b_ih, b_hh)] per layer, nn.LSTM's tensors (zeros where it has no bias)."""

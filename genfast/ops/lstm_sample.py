@@ -46,8 +46,10 @@ def lstm_sample(embedding: torch.Tensor, layers, proj_weight: torch.Tensor, proj
     if embedding.dim() != 2:
         _fail("embedding", "(V, E)", tuple(embedding.shape))
     v, e = embedding.shape
-    if prime.numel() and (int(prime.min()) < 0 or int(prime.max()) >= v):
-        _fail("prime", f"token ids in [0, {v})", f"min {int(prime.min())}, max {int(prime.max())}")
+    if prime.numel():
+        lo, hi = (int(t) for t in torch.aminmax(prime))
+        if lo < 0 or hi >= v:
+            _fail("prime", f"token ids in [0, {v})", f"min {lo}, max {hi}")
     layers = [tuple(layer) for layer in layers]
     if not layers:
         _fail("layers", "at least one LSTM layer", "none")
