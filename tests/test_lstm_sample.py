@@ -278,3 +278,19 @@ def test_charlstm_loads_an_nn_lstm_state_dict_and_matches_its_forward():
     _, (h, c) = m.sample(tokens, 0, impl="reference")
     _, (h2, c2) = lstm(m.embedding(tokens))
     torch.testing.assert_close(h, h2)
+
+
+@native
+@pytest.mark.parametrize("b", [1, 40])
+def test_packed_weights_reuse_one_cached_block(b):
+    # each call re-packs the weights into scratch from genfast's CPU cache: the second call takes the
+    # block the first one returned instead of mapping fresh memory
+    import genfast
+    m = _model(dtype=torch.float32, hidden=64)
+    prime = torch.randint(0, 40, (b, 2))
+    genfast.empty_cache()
+    m.sample(prime, 5, impl="native")
+    held = genfast.cpu_cache_bytes()
+    assert held >= 4 * 64 * (64 + 128) * 4  # at least both layers' packed weights
+    m.sample(prime, 5, impl="native")
+    assert genfast.cpu_cache_bytes() == held
