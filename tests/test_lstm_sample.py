@@ -228,6 +228,8 @@ def test_opcheck():
             torch.zeros(2, b, 8, dtype=torch.float64), torch.ones(b, dtype=torch.float64),
             torch.rand(7, b, dtype=torch.float64), 5, 0.9)
     torch.library.opcheck(torch.ops.genfast.lstm_sample.default, args)
+    for fn in ("exp", "sigmoid", "tanh"):
+        torch.library.opcheck(torch.ops.genfast._vec_math.default, (torch.randn(37), fn))
 
 
 def test_bad_input_names_the_argument():
