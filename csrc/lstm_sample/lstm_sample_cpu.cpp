@@ -160,6 +160,26 @@ struct LoopModel {
   }
 };
 
+// Both loops pack every layer's weights into one block, layer l at offset[l] (offset[L]: the total).
+// Layer l's K inputs are h_0(prev) (K = H: w_hh0; w_ih0 is in the table) for layer 0, and
+// [h_{l-1}(this step) | h_l(prev)] (K = 2H: w_ih, then w_hh) after.
+inline std::vector<int64_t> packed_offsets(int64_t L, int64_t H) {
+  std::vector<int64_t> offset(L + 1, 0);
+  for (int64_t l = 0; l < L; ++l) offset[l + 1] = offset[l] + 4 * H * (l == 0 ? H : 2 * H);
+  return offset;
+}
+
+// copy(src (4H, Ks), k0) for each weight matrix feeding layer l, k0 its first input in that K order.
+template <typename F>
+inline void for_layer_inputs(at::TensorList w_ih, at::TensorList w_hh, int64_t l, int64_t H, const F& copy) {
+  if (l == 0) {
+    copy(w_hh[0], 0);
+    return;
+  }
+  copy(w_ih[l], 0);
+  copy(w_hh[l], H);
+}
+
 // The LSTM cell on gate pre-activations (i, f, g, o); c updated in place, h returned.
 template <typename scalar_t>
 inline VecT<scalar_t> cell(const VecT<scalar_t> (&g4)[4], scalar_t* c) {
@@ -266,8 +286,7 @@ void run_row_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
   // Every layer's weights in one scratch block, layer l at offset[l]: (groups, K, nb, 4, W) with
   // [q][k][j][g][w] = weight[g*H + (2q+j)*W + w][k], weight = w_hh0 for layer 0, [w_ih | w_hh] after.
   // Each thread packs the groups it reads, inside the parallel region.
-  std::vector<int64_t> offset(L + 1, 0);
-  for (int64_t l = 0; l < L; ++l) offset[l + 1] = offset[l] + 4 * H * (l == 0 ? H : 2 * H);
+  const std::vector<int64_t> offset = packed_offsets(L, H);
   at::Tensor packed = cpu::empty_scratch({offset[L]}, h_out.scalar_type());
   auto pack_group = [&](int64_t l, int64_t q) {
     const int64_t K = l == 0 ? H : 2 * H, nb = 2 * q + 1 < blocks ? 2 : 1;
@@ -284,12 +303,7 @@ void run_row_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
                                                    nb * 4 * W);
         }
     };
-    if (l == 0) {
-      copy(w_hh[0], 0);
-    } else {
-      copy(w_ih[l], 0);
-      copy(w_hh[l], H);
-    }
+    for_layer_inputs(w_ih, w_hh, l, H, copy);
   };
   const int64_t Vp = (V + W - 1) / W * W;
   const at::Tensor pt = at::constant_pad_nd(proj_weight, {0, 0, 0, Vp - V}).t().contiguous();  // (H, Vp)
@@ -494,8 +508,7 @@ void run_col_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
   // Every layer's weights in one scratch block, layer l at offset[l]: (H, K, 4) with [u][k][g] =
   // weight[g*H + u][k]; each thread packs the units it computes, inside the parallel region.
   // The projection: (Vq, H, 4), [q][u][g] = proj[4q + g][u] (zero past V).
-  std::vector<int64_t> offset(L + 1, 0);
-  for (int64_t l = 0; l < L; ++l) offset[l + 1] = offset[l] + 4 * H * (l == 0 ? H : 2 * H);
+  const std::vector<int64_t> offset = packed_offsets(L, H);
   at::Tensor packed = cpu::empty_scratch({offset[L]}, h_out.scalar_type());
   auto pack_unit = [&](int64_t l, int64_t u) {
     const int64_t K = l == 0 ? H : 2 * H;
@@ -506,12 +519,7 @@ void run_col_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
       for (int64_t k = 0; k < Ks; ++k)
         for (int64_t g = 0; g < 4; ++g) dst[(k0 + k) * 4 + g] = sp[(g * H + u) * Ks + k];
     };
-    if (l == 0) {
-      copy(w_hh[0], 0);
-    } else {
-      copy(w_ih[l], 0);
-      copy(w_hh[l], H);
-    }
+    for_layer_inputs(w_ih, w_hh, l, H, copy);
   };
   const at::Tensor pw = at::constant_pad_nd(proj_weight, {0, 0, 0, 4 * Vq - V}).view({Vq, 4, H}).permute({0, 2, 1})
                             .contiguous();
