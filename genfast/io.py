@@ -98,11 +98,17 @@ SKIMAGE_SAMPLES = ("astronaut", "chelsea", "coffee", "rocket", "camera", "hubble
                    "grass", "gravel")
 
 
-def sample_image(sample: str, *, name: str = "image") -> torch.Tensor:
-    """One of scikit-image's bundled photos, by name (`skimage:astronaut` on the command line)."""
+def check_sample(sample: str, *, name: str = "image") -> str:
+    """`sample` if it names one of SKIMAGE_SAMPLES, else an error naming the argument."""
     if sample not in SKIMAGE_SAMPLES:
         raise ValueError(f"{name}: unknown sample image 'skimage:{sample}'; expected one of "
                          f"{', '.join('skimage:' + s for s in SKIMAGE_SAMPLES)}")
+    return sample
+
+
+def sample_image(sample: str, *, name: str = "image") -> torch.Tensor:
+    """One of scikit-image's bundled photos, by name (`skimage:astronaut` on the command line)."""
+    check_sample(sample, name=name)
     try:
         import skimage.data
     except ImportError:

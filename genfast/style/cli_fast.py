@@ -182,7 +182,9 @@ def check_onnx(model: torch.nn.Module, path, *, size=(256, 256), style_index: in
     x = torch.rand(batch, 3, *size, generator=gen) * 255
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = torch.from_numpy(session.run(None, {"image": x.numpy()})[0])
-    device = next(model.parameters()).device
+    from genfast.style.fast import _model_device
+
+    device = _model_device(model)
     with torch.inference_mode():
         xd = x.to(device)
         want = model(xd, style_index) if isinstance(model, MultiStyleNet) else model(xd)
@@ -190,11 +192,11 @@ def check_onnx(model: torch.nn.Module, path, *, size=(256, 256), style_index: in
 
 
 def cmd_export_onnx(args) -> int:
-    from genfast.style.transformer_net import load_stylizer
+    from genfast.style.transformer_net import MIN_SIZE, load_stylizer
 
     try:
         h, w = args.size
-        if min(h, w) < 5:
+        if min(h, w) < MIN_SIZE:
             raise ValueError(f"--size: expected H and W of at least 5, got {h} {w}")
         model = load_stylizer(args.model, device="cpu")
         t0 = time.perf_counter()

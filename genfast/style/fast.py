@@ -19,10 +19,9 @@ from pathlib import Path
 
 import torch
 
-from genfast.style.transformer_net import MultiStyleNet, load_stylizer
+from genfast.style.transformer_net import MIN_SIZE, MultiStyleNet, load_stylizer
 
 MULTIPLE = 4
-MIN_SIZE = 5  # the 9x9 reflection padding of 4 needs at least 5 pixels
 
 
 def _as_images(images) -> tuple[list[torch.Tensor], str]:
@@ -141,7 +140,7 @@ def stylize_images(model, images, *, style=None, batch_size: int = 4, device=Non
     groups: dict[tuple[int, int], list[int]] = {}
     for i, im in enumerate(items):
         groups.setdefault(tuple(im.shape[1:]), []).append(i)
-    _style_arg(model, style, 1, device)  # validate before any work
+    style1 = _style_arg(model, style, 1, device)  # validated once, before any work
 
     from tqdm.auto import tqdm
 
@@ -153,7 +152,7 @@ def stylize_images(model, images, *, style=None, batch_size: int = 4, device=Non
                 chunk = idx[start:start + batch_size]
                 x = torch.stack([items[i].to(device=device, dtype=torch.float32) for i in chunk]).mul_(255.0)
                 x, (left, _, top, _) = _pad_to_multiple(x)
-                s = _style_arg(model, style, len(chunk), device)
+                s = style1.expand(len(chunk), -1) if isinstance(style1, torch.Tensor) else style1
                 y = model(x) if s is None else model(x, s)
                 y = y[:, :, top:top + h, left:left + w].clamp(0.0, 255.0).div_(255.0)
                 for j, i in enumerate(chunk):

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from genfast import io, ops
 from genfast.models import FeatureNet, feature_net
 from genfast.style import color, losses
+from genfast.style.checks import check_int, check_number
 
 OPTIMIZERS = ("lbfgs", "adam")
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
@@ -64,14 +65,6 @@ def _as_image(value, size, name: str, device) -> torch.Tensor:
     else:
         raise TypeError(f"{name}: expected a path or an image tensor, got {type(value).__name__}")
     return t.to(device)
-
-
-def _check_weight(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name}: expected a finite number, got {value!r}")
-    if value < 0:
-        raise ValueError(f"{name}: must be non-negative, got {value}")
-    return float(value)
 
 
 class Objective:
@@ -299,17 +292,17 @@ def stylize(content, style, *, style_blend_weights: Sequence[float] | None = Non
     if style_blend_weights is None:
         blend = [1.0] * len(styles_in)
     else:
-        blend = [_check_weight(w, "style_blend_weights") for w in style_blend_weights]
+        blend = [check_number(w, "style_blend_weights") for w in style_blend_weights]
         if len(blend) != len(styles_in):
             raise ValueError(f"style_blend_weights: expected {len(styles_in)} weights (one per style image), "
                              f"got {len(blend)}")
         if sum(blend) <= 0:
             raise ValueError("style_blend_weights: the weights must not all be zero")
     blend = [w / sum(blend) for w in blend]
-    content_weight = _check_weight(content_weight, "content_weight")
-    style_weight = _check_weight(style_weight, "style_weight")
-    tv_weight = _check_weight(tv_weight, "tv_weight")
-    style_scale = _check_weight(style_scale, "style_scale")
+    content_weight = check_number(content_weight, "content_weight")
+    style_weight = check_number(style_weight, "style_weight")
+    tv_weight = check_number(tv_weight, "tv_weight")
+    style_scale = check_number(style_scale, "style_scale")
     if style_scale == 0:
         raise ValueError("style_scale: must be positive, got 0")
     losses.check_convention(loss)
@@ -321,8 +314,7 @@ def stylize(content, style, *, style_blend_weights: Sequence[float] | None = Non
         raise ValueError(f"lr: expected a positive number, got {lr!r}")
     for name, value, low in (("iterations", iterations, 0), ("num_scales", num_scales, 1),
                              ("save_every", save_every, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+        check_int(value, name, low)
     if tile is not None and (not isinstance(tile, int) or tile < 32):
         raise ValueError(f"tile: expected an integer of at least 32 pixels, got {tile!r}")
     if isinstance(tile_halo, bool) or not isinstance(tile_halo, int) or tile_halo < 0:
@@ -337,10 +329,10 @@ def stylize(content, style, *, style_blend_weights: Sequence[float] | None = Non
                                       "content_layers")
     style_layers = net.check_layers(net.style_layers if style_layers is None else style_layers, "style_layers")
     if isinstance(style_layer_weights, dict):
-        layer_weights = {k: _check_weight(v, "style_layer_weights") for k, v in style_layer_weights.items()}
+        layer_weights = {k: check_number(v, "style_layer_weights") for k, v in style_layer_weights.items()}
         net.check_layers(list(layer_weights), "style_layer_weights")
     elif style_layer_weights is not None:
-        ws = [_check_weight(v, "style_layer_weights") for v in style_layer_weights]
+        ws = [check_number(v, "style_layer_weights") for v in style_layer_weights]
         if len(ws) != len(style_layers):
             raise ValueError(f"style_layer_weights: expected {len(style_layers)} weights (one per style layer), "
                              f"got {len(ws)}")

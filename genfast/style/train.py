@@ -36,6 +36,7 @@ import torch
 from genfast import io
 from genfast.models import FeatureNet, feature_net
 from genfast.style import losses
+from genfast.style.checks import check_int, check_number
 from genfast.style.transformer_net import MultiStyleNet, TransformerNet, load_stylizer, save_stylizer
 
 #: default loss weights for the "mse" conventions of genfast.style.losses (the ratio of pytorch/examples'
@@ -60,9 +61,7 @@ def find_images(source, *, name: str = "content") -> list:
     found: list = []
     for item in items:
         if isinstance(item, str) and item.startswith("skimage:"):
-            if item[len("skimage:"):] not in io.SKIMAGE_SAMPLES:
-                raise ValueError(f"{name}: unknown sample image {item!r}; expected one of "
-                                 f"{', '.join('skimage:' + s for s in io.SKIMAGE_SAMPLES)}")
+            io.check_sample(item[len("skimage:"):], name=name)
             found.append(item)
             continue
         if not isinstance(item, (str, Path)):
@@ -228,20 +227,6 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.checkpoint, self.step = checkpoint, step
 
 
-def _check_number(value, name: str, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name}: expected a finite number, got {value!r}")
-    if value < 0 or (positive and value == 0):
-        raise ValueError(f"{name}: must be {'positive' if positive else 'non-negative'}, got {value}")
-    return float(value)
-
-
-def _check_int(value, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
-    return value
-
-
 def _dist_env() -> tuple[int, int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
@@ -312,23 +297,23 @@ def train_stylizer(content, styles, *, out, steps: int | None = None, epochs: fl
     if (steps is None) == (epochs is None):
         raise ValueError("steps/epochs: give exactly one of them")
     if steps is not None:
-        _check_int(steps, "steps", 1)
+        check_int(steps, "steps", 1)
     else:
-        _check_number(epochs, "epochs", positive=True)
-    _check_int(batch_size, "batch_size", 1)
-    _check_int(image_size, "image_size", 16)
+        check_number(epochs, "epochs", positive=True)
+    check_int(batch_size, "batch_size", 1)
+    check_int(image_size, "image_size", 16)
     if style_size is not None:
-        _check_int(style_size, "style_size", 16)
-    lr = _check_number(lr, "lr", positive=True)
-    content_weight = _check_number(content_weight, "content_weight")
-    style_weight = _check_number(style_weight, "style_weight")
-    tv_weight = _check_number(tv_weight, "tv_weight")
+        check_int(style_size, "style_size", 16)
+    lr = check_number(lr, "lr", positive=True)
+    content_weight = check_number(content_weight, "content_weight")
+    style_weight = check_number(style_weight, "style_weight")
+    tv_weight = check_number(tv_weight, "tv_weight")
     losses.check_convention(loss)
     if style_sampling not in ("cycle", "per_sample"):
         raise ValueError(f"style_sampling: expected 'cycle' or 'per_sample', got {style_sampling!r}")
-    _check_int(sample_every, "sample_every", 0)
-    _check_int(checkpoint_every, "checkpoint_every", 0)
-    _check_int(seed, "seed", 0)
+    check_int(sample_every, "sample_every", 0)
+    check_int(checkpoint_every, "checkpoint_every", 0)
+    check_int(seed, "seed", 0)
     style_specs = [styles] if isinstance(styles, (str, Path)) else list(styles)
     if not style_specs:
         raise ValueError("styles: expected at least one style image")

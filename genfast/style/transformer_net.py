@@ -33,6 +33,8 @@ from torch import nn
 from genfast.nn import ConditionalInstanceNorm2d, InstanceNorm2d
 
 
+MIN_SIZE = 5  # the 9x9 convolutions' reflection padding of 4 needs at least 5 pixels
+
 def _prepared(module: nn.Module, tag: str, weight: torch.Tensor, bias: torch.Tensor | None, channels_last: bool,
               make) -> tuple[torch.Tensor, torch.Tensor | None]:
     """make(weight, bias, channels_last) -> the (weight, bias) a fast path convolves with.
@@ -375,9 +377,9 @@ def _check_input(x, name: str) -> None:
         raise ValueError(f"{name}: expected x of shape (N, 3, H, W) (RGB in [0, 255]), got shape {tuple(x.shape)}")
     if not x.is_floating_point():
         raise TypeError(f"{name}: expected x to be a floating-point tensor (RGB in [0, 255]), got {x.dtype}")
-    # reflection padding of 4 (the 9x9 convolutions) needs at least 5 pixels; two stride-2 convs
-    # and two x2 upsamplings give back the input size only when H and W are multiples of 4
-    if min(x.shape[2], x.shape[3]) < 5:
+    # two stride-2 convs and two x2 upsamplings give back the input size only when H and W are
+    # multiples of 4
+    if min(x.shape[2], x.shape[3]) < MIN_SIZE:
         raise ValueError(f"{name}: expected an image of at least 5x5 pixels, got {tuple(x.shape[2:])}")
 
 

@@ -167,8 +167,8 @@ class _FrameStylizer:
     """uint8 RGB frames (H, W, 3) in, stylized uint8 frames out, in order, with the smoothing state
     and the flicker sums carried across batches."""
 
-    def __init__(self, model, style, device, smoothing: float):
-        self.model, self.device = model, device
+    def __init__(self, model, style, device, smoothing: float, track: bool = True):
+        self.model, self.device, self.track = model, device, track
         self.style = _style_argument(model, style)
         if isinstance(self.style, torch.Tensor):
             self.style = self.style.to(device)
@@ -201,11 +201,13 @@ class _FrameStylizer:
             y = self.model(xp) if self.style is None else self.model(xp, self.style)
             y = y[..., :h, :w].clamp(0, 255)
             smooth = self.smoother(x, y)
-            raw_q, out_q = y.round(), smooth.round()
-            self._track("input", x)
-            self._track("raw", raw_q)
-            if self.smoother.smoothing:
-                self._track("smoothed", out_q)
+            raw_q = y.round()
+            out_q = raw_q if smooth is y else smooth.round()
+            if self.track:  # the flicker sums (three whole-frame reductions per frame)
+                self._track("input", x)
+                self._track("raw", raw_q)
+                if self.smoother.smoothing:
+                    self._track("smoothed", out_q)
             out = out_q.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         self.seconds += time.perf_counter() - t0
         self.frames += len(frames)
@@ -215,12 +217,12 @@ class _FrameStylizer:
 def _resolve_model(model, device):
     from torch import nn
 
+    from genfast.style.fast import _model_device
     from genfast.style.transformer_net import load_stylizer
 
     if device is None:
         if isinstance(model, nn.Module):
-            p = next(iter(model.parameters()), None)
-            device = p.device if p is not None else torch.device("cpu")
+            device = _model_device(model)
         else:
             device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
@@ -415,7 +417,9 @@ def stylize_video(input, output, model, *, style=None, batch_size: int = 4, smoo
         total = vs.frames if vs.frames > 0 else None
         if max_frames is not None:
             total = min(total, max_frames) if total else max_frames
-        bar = _progress(total, input.name, progress)
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc=input.name, unit="frame", disable=not progress, dynamic_ncols=True)
         state = _EncodeState()
         decode_errors: list[str] = []
         interrupted = None
@@ -510,24 +514,6 @@ def _shortfall(src, vs, tb, step, last_pts, has_audio: bool) -> str | None:
         return (f"the video stream should last {declared:.2f} s but decoding ended at {end:.2f} s "
                 "(truncated file?)")
     return None
-
-
-def _progress(total, name, enabled):
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        enabled = False
-    if not enabled:
-        class _Null:
-            total = None
-
-            def update(self, n):
-                pass
-
-            def close(self):
-                pass
-        return _Null()
-    return tqdm(total=total, desc=name, unit="frame", dynamic_ncols=True)
 
 
 class _NothingDecoded(Exception):
@@ -629,7 +615,7 @@ def live(model, camera=0, *, style=None, size: int | None = 480, smoothing: floa
     benchmarks). Returns {"frames", "fps"}. Needs OpenCV (opencv-python), an optional dependency."""
     cv2 = _cv2()
     model, device = _resolve_model(model, device)
-    stylizer = _FrameStylizer(model, style, device, smoothing)
+    stylizer = _FrameStylizer(model, style, device, smoothing, track=False)  # live reports no flicker
     cap = cv2.VideoCapture(camera)
     if not cap.isOpened():
         raise ValueError(f"camera: OpenCV could not open {camera!r}")
