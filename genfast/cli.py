@@ -94,8 +94,8 @@ def _parse_shape(text: str) -> tuple:
         shape = tuple(int(p) for p in text.lower().replace("x", ",").split(",") if p)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a shape like 1,64,512,512, got {text!r}") from None
-    if len(shape) not in (3, 4) or min(shape) < 1:
-        raise argparse.ArgumentTypeError(f"expected a shape of 3 or 4 positive sizes, got {text!r}")
+    if not shape or min(shape) < 1:
+        raise argparse.ArgumentTypeError(f"expected a shape of positive sizes such as 1,64,512,512, got {text!r}")
     return shape
 
 
@@ -113,6 +113,13 @@ def cmd_bench(args) -> int:
         print(f"genfast bench: warning: native kernels unavailable on {device.type}: "
               f"{_native.unavailable_reason(bench.PRIMARY_OP, device.type)}", file=sys.stderr)
     shapes = args.shape or (bench.QUICK_SHAPES if args.quick else bench.DEFAULT_SHAPES)
+    arity = getattr(bench, "SHAPE_SIZES", (3, 4))  # how many sizes a --shape of this op has
+    for shape in args.shape or []:
+        if len(shape) not in arity:
+            example = ",".join(map(str, bench.DEFAULT_SHAPES[0]))
+            print(f"genfast bench: --shape for --op {args.op} takes {' or '.join(map(str, sorted(arity)))} sizes "
+                  f"(such as {example}), got {','.join(map(str, shape))}", file=sys.stderr)
+            return 2
     print(f"device {device}; torch {torch.__version__}; threads {torch.get_num_threads()}; "
           f"build {_native.build_info()}", flush=True)
     mm = core.machine_mm_gflops(device)

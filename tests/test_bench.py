@@ -48,3 +48,19 @@ def test_bench_rejects_a_bad_shape():
     proc = subprocess.run([sys.executable, "-m", "genfast", "bench", "--shape", "1,x,3"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "shape" in proc.stderr
+
+
+def test_bench_shape_sizes_are_the_ops():
+    proc = subprocess.run([sys.executable, "-m", "genfast", "bench", "--op", "lstm_sample", "--shape", "1,8,6,6"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--shape for --op lstm_sample takes 2 sizes" in proc.stderr
+    assert "got 1,8,6,6" in proc.stderr
+
+
+def test_bench_lstm_sample_takes_batch_and_hidden(tmp_path):
+    out_json = tmp_path / "b.json"
+    subprocess.run([sys.executable, "-m", "genfast", "bench", "--op", "lstm_sample", "--shape", "2,16",
+                    "--repeat", "1", "--quiet", "--json", str(out_json)],
+                   check=True, capture_output=True, text=True, timeout=300)
+    shapes = {tuple(r["shape"]) for r in json.loads(out_json.read_text())["results"]}
+    assert shapes == {(2, 16)}

@@ -19,6 +19,7 @@ from genfast.nn import CharLSTM
 PRIMARY_OP = "lstm_sample"
 DEFAULT_SHAPES = [(1, 256), (32, 256), (256, 256), (1, 512), (32, 512), (256, 512)]
 QUICK_SHAPES = [(1, 64), (8, 64)]
+SHAPE_SIZES = (2,)  # --shape B,H
 STEPS = 400
 VOCAB = 60
 _CHOSEN: dict = {}
