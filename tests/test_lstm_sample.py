@@ -28,7 +28,7 @@ HIDDEN_BOTH_LOOPS = [32, 30]
 @pytest.mark.parametrize("b,p,steps,temp,top_k,top_p,layers", [
     (1, 1, 60, 1.0, None, None, 2), (5, 4, 50, 0.5, None, None, 2), (8, 3, 40, 1.5, 5, None, 3),
     (6, 2, 45, 0.8, None, 0.9, 1), (9, 1, 30, 1.2, 7, 0.6, 2), (4, 5, 30, 0.0, None, None, 2),
-    (80, 2, 12, 1.0, None, None, 2),
+    (80, 2, 12, 1.0, None, None, 2), (2, 3, 40, 0.9, None, None, 1), (3, 2, 40, 1.1, 6, None, 3),
 ])
 @pytest.mark.parametrize("hidden", HIDDEN_BOTH_LOOPS)
 def test_native_draws_the_reference_tokens(b, p, steps, temp, top_k, top_p, layers, hidden):

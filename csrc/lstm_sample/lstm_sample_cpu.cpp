@@ -90,28 +90,31 @@ void cell_update(const scalar_t* gates, const scalar_t* table, const int64_t* to
 // The fused loops: one OpenMP team runs the whole generation (every prime and generated step).
 //
 // Each thread owns a fixed set of hidden units in every layer and computes those units' gates itself
-// (a single float accumulator per gate, summed over k = 0..K-1 in order, starting from zero; then
-// + bias, then + layer 0's table row), applies the cell update at once, and the team meets at a
-// barrier after each layer, since the next layer reads every unit's h. The projection is likewise
-// summed over the hidden units in order (then + bias). So every row's arithmetic is the same whatever
-// the thread count, the batch size, or which of the two loops below runs it: a row's tokens and
-// state do not depend on the other rows or on the number of threads (both tested).
+// (a single float accumulator per gate, summed over k in a fixed order, starting from zero: w_hh's
+// inputs h_l(prev), then w_ih's h_{l-1}(this step); then + bias, then + layer 0's table row), applies
+// the cell update, and the team meets once per layer, since the next layer reads every unit's h. A
+// logit is summed the same way in both loops: p_q = the sum over the q-th group of 2W hidden units in
+// order from zero, then ((p_0 + p_1) + ...) + bias. So every row's arithmetic is the same whatever the
+// thread count, the batch size, or which of the two loops below runs it: a row's tokens and state do
+// not depend on the other rows or on the number of threads (both tested).
 //
 // Two data layouts, picked by batch size:
 //  * row loop (B <= kRowLoopMaxBatch): a step is a matrix-vector product per row, bound by reading
 //    the weights (3 MB of float32 at hidden 256: more than the two 1 MB L2 caches, so they stream
-//    from L3 every step). Each thread's weight rows are packed into ONE contiguous stream (pairs of
-//    8-unit blocks interleaved: K x 2 blocks x 4 gates x 8), which the hardware prefetchers follow at
-//    ~170 GB/s on this machine; three separate per-block streams, 32 KB apart, managed ~110 GB/s.
-//    After the last layer every thread computes the projection and the draw for every row itself
-//    (the same inputs and code give the same token), so a step costs one barrier per layer and no
-//    more.
+//    from L3 every step). Each thread's weights, its projection rows included, are packed into ONE
+//    contiguous stream in the order a step reads them (pairs of 8-unit blocks interleaved: K x 2
+//    blocks x 4 gates x 8), which the hardware prefetchers follow at ~87 GB/s per core here; three
+//    separate per-block streams, 32 KB apart, managed ~55. The team's meetings are split barriers:
+//    between arriving and waiting, a thread streams the weights whose inputs it already has (see
+//    run_row_loop). Every thread draws every row itself from the groups' logit shares (the same
+//    inputs and code give the same token).
 //  * column loop (larger B): a step is a small GEMM per layer, bound by arithmetic. State is kept
 //    transposed, (H, B) with B padded to whole vectors, so a micro-kernel holds three vectors of rows
 //    x the 4 gates of one unit in 12 accumulators, loads 3 vectors of inputs and broadcasts 4 weights
 //    per k (7 loads per 12 FMAs: FMA-bound, at ~95% of the FMA peak in isolation). Weight rows of
 //    one unit are contiguous (K x 4). The projection uses the same kernel over groups of 4
-//    vocabulary entries; then the rows' draws are split between the threads.
+//    vocabulary entries, group of hidden units by group; then the rows' draws are split between the
+//    threads.
 
 template <typename scalar_t>
 using VecT = at::vec::Vectorized<scalar_t>;
@@ -160,9 +163,10 @@ struct LoopModel {
   }
 };
 
-// Both loops pack every layer's weights into one block, layer l at offset[l] (offset[L]: the total).
-// Layer l's K inputs are h_0(prev) (K = H: w_hh0; w_ih0 is in the table) for layer 0, and
-// [h_{l-1}(this step) | h_l(prev)] (K = 2H: w_ih, then w_hh) after.
+// The column loop packs every layer's weights into one block, layer l at offset[l] (offset[L]: the
+// total). Layer l's K inputs are h_0(prev) (K = H: w_hh0; w_ih0 is in the table) for layer 0, and
+// [h_l(prev) | h_{l-1}(this step)] (K = 2H: w_hh, then w_ih) after: the row loop's order, which sums
+// the w_hh half while the team meets.
 inline std::vector<int64_t> packed_offsets(int64_t L, int64_t H) {
   std::vector<int64_t> offset(L + 1, 0);
   for (int64_t l = 0; l < L; ++l) offset[l + 1] = offset[l] + 4 * H * (l == 0 ? H : 2 * H);
@@ -176,8 +180,8 @@ inline void for_layer_inputs(at::TensorList w_ih, at::TensorList w_hh, int64_t l
     copy(w_hh[0], 0);
     return;
   }
-  copy(w_ih[l], 0);
-  copy(w_hh[l], H);
+  copy(w_hh[l], 0);
+  copy(w_ih[l], H);
 }
 
 // The LSTM cell on gate pre-activations (i, f, g, o); c updated in place, h returned.
@@ -208,20 +212,26 @@ inline VecT<float> cell<float>(const VecT<float> (&g4)[4], float* c) {
 
 // ---- row loop ------------------------------------------------------------------------------------
 
-// A barrier for the row loop's team, which meets twice per ~20 us step at B = 1: spinning on one
-// cache line takes ~0.3 us where an OpenMP barrier takes ~0.55 us here. After a while of spinning it
-// yields the core, so an oversubscribed machine does not starve the thread it waits for.
-class SpinBarrier {
+// A barrier for the row loop's team, split in two: arrive() says "my part of this phase is written"
+// and returns a ticket; wait(ticket) returns once every thread has arrived. Between the two a thread
+// does work that does not need the others' results (the row loop streams the next weights), so the
+// meeting costs next to nothing when the threads are balanced. It spins on one cache line (an OpenMP
+// barrier took ~0.55 us here, this ~0.3 us when waited on at once); after a while of spinning it yields
+// the core, so an oversubscribed machine does not starve the thread it waits for. Every arrive() must
+// be followed by its wait() before the same thread arrives again.
+class SplitBarrier {
  public:
-  explicit SpinBarrier(int n) : n_(n) {}
-  void wait() {
+  explicit SplitBarrier(int n) : n_(n) {}
+  int arrive() {
     const int gen = gen_.load(std::memory_order_relaxed);
     if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
       count_.store(0, std::memory_order_relaxed);
       gen_.store(gen + 1, std::memory_order_release);
-      return;
     }
-    for (int64_t spins = 0; gen_.load(std::memory_order_acquire) == gen; ++spins) {
+    return gen;
+  }
+  void wait(int ticket) const {
+    for (int64_t spins = 0; gen_.load(std::memory_order_acquire) == ticket; ++spins) {
       if (spins < (int64_t(1) << 16)) {
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
@@ -238,44 +248,64 @@ class SpinBarrier {
   const int n_;
 };
 
-// acc[j][g] = sum_k x[k] * p[k][j][g][:] over NB interleaved blocks; the input is xa (Ka values)
-// followed by xb (Kb values), in the packed K order.
+// acc[j][g] = init[j][g] + sum_k x[k] * p[k][j][g][:] over NB interleaved blocks, k = 0..K-1 in order
+// (init: the sums over the inputs before these, or none for zero: two calls make the same chain of
+// FMAs as one over both inputs).
 template <typename scalar_t, int NB>
-GENFAST_NOINLINE void row_gates(const scalar_t* p, const scalar_t* xa, int64_t Ka, const scalar_t* xb, int64_t Kb,
-                      VecT<scalar_t> (&out)[NB][4]) {
+GENFAST_NOINLINE void row_gates(const scalar_t* p, const scalar_t* x, int64_t K, const VecT<scalar_t>* init,
+                                VecT<scalar_t>* out) {
   using Vec = VecT<scalar_t>;
-  Vec acc[NB][4];  // local, so that it lives in registers (out may alias the inputs)
+  Vec acc[NB][4];  // local, so that it lives in registers
   constexpr int64_t W = Vec::size();
   for (int j = 0; j < NB; ++j)
-    for (int g = 0; g < 4; ++g) acc[j][g] = Vec(scalar_t(0));
-  auto run_k = [&](const scalar_t* x, int64_t K) {
-    for (int64_t k = 0; k < K; ++k, p += NB * 4 * W) {
-      const Vec xk(x[k]);
-      for (int j = 0; j < NB; ++j)
-        for (int g = 0; g < 4; ++g) acc[j][g] = at::vec::fmadd(xk, Vec::loadu(p + (j * 4 + g) * W), acc[j][g]);
-    }
-  };
-  run_k(xa, Ka);
-  if (Kb > 0) run_k(xb, Kb);
-  for (int a = 0; a < NB; ++a)
-    for (int g = 0; g < 4; ++g) out[a][g] = acc[a][g];
+    for (int g = 0; g < 4; ++g) acc[j][g] = init != nullptr ? init[j * 4 + g] : Vec(scalar_t(0));
+  for (int64_t k = 0; k < K; ++k, p += NB * 4 * W) {
+    const Vec xk(x[k]);
+    for (int j = 0; j < NB; ++j)
+      for (int g = 0; g < 4; ++g) acc[j][g] = at::vec::fmadd(xk, Vec::loadu(p + (j * 4 + g) * W), acc[j][g]);
+  }
+  for (int j = 0; j < NB; ++j)
+    for (int g = 0; g < 4; ++g) out[j * 4 + g] = acc[j][g];
 }
 
-// logits[v] = bias[v] + sum_u h[u] * pt[u][v] for NV vectors of v starting at v0 (pt is (H, Vp)).
+// out[v] = sum_u h[u] * pt[u][v] over n units, from zero in order, for NV vectors of v from v0 (pt: (n, Vp)).
 template <typename scalar_t, int NV>
-inline void row_project(const scalar_t* pt, int64_t Vp, int64_t v0, const scalar_t* h, int64_t H,
-                        const scalar_t* bias_p, scalar_t* logits) {
+inline void row_partial(const scalar_t* pt, int64_t Vp, int64_t v0, const scalar_t* h, int64_t n, scalar_t* out) {
   using Vec = VecT<scalar_t>;
   constexpr int64_t W = Vec::size();
   Vec acc[NV];
   for (int j = 0; j < NV; ++j) acc[j] = Vec(scalar_t(0));
-  for (int64_t u = 0; u < H; ++u) {
+  for (int64_t u = 0; u < n; ++u) {
     const Vec hu(h[u]);
     for (int j = 0; j < NV; ++j) acc[j] = at::vec::fmadd(hu, Vec::loadu(pt + u * Vp + v0 + j * W), acc[j]);
   }
-  for (int j = 0; j < NV; ++j) (Vec::loadu(bias_p + v0 + j * W) + acc[j]).store(logits + v0 + j * W);
+  for (int j = 0; j < NV; ++j) acc[j].store(out + v0 + j * W);
 }
 
+template <typename scalar_t>
+inline void row_partials(const scalar_t* pt, int64_t Vp, const scalar_t* h, int64_t n, scalar_t* out) {
+  constexpr int64_t W = VecT<scalar_t>::size();
+  int64_t v0 = 0;
+  for (; v0 + 8 * W <= Vp; v0 += 8 * W) row_partial<scalar_t, 8>(pt, Vp, v0, h, n, out);
+  if (v0 + 4 * W <= Vp) row_partial<scalar_t, 4>(pt, Vp, v0, h, n, out), v0 += 4 * W;
+  if (v0 + 2 * W <= Vp) row_partial<scalar_t, 2>(pt, Vp, v0, h, n, out), v0 += 2 * W;
+  if (v0 + W <= Vp) row_partial<scalar_t, 1>(pt, Vp, v0, h, n, out);
+}
+
+// A step of the row loop, per thread, with the team meeting once per layer (L = 2 shown):
+//
+//   layer 0: finish the gates summed at the end of the last step (+ bias + table row of the token
+//            fed), cell update -> h_0(t)                                      arrive
+//   layer 1: sum W_hh1 h_1(t-1)  (needs only the last step's h)              wait
+//            continue the same sums with W_ih1 h_0(t), cell update -> h_1(t),
+//            this thread's groups' share of every row's logits               arrive
+//   next:    sum W_hh0 h_0(t) for the next step                               wait
+//            every thread: the logits from the shares, the draw -> token fed next step
+//
+// So while the team meets, each thread streams weights it can use already. (With one layer there is
+// nothing to stream before h_0(t) is complete: the team waits right after arriving.) Each layer's gates are
+// summed over k in the column loop's order, w_hh's inputs first, then w_ih's (see col_units), then
+// + bias, + the table row; a logit is ((p_0 + p_1) + ...) + bias over groups of 2W hidden units.
 template <typename scalar_t>
 void run_row_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorList w_hh,
                   const at::Tensor& proj_weight, const at::Tensor& proj_bias, at::Tensor& h_out, at::Tensor& c_out) {
@@ -283,101 +313,141 @@ void run_row_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
   constexpr int64_t W = Vec::size();
   const int64_t B = m.B, H = m.H, L = m.L, V = m.V;
   const int64_t blocks = H / W, groups = (blocks + 1) / 2;  // groups of two blocks; the last may hold one
-  // Every layer's weights in one scratch block, layer l at offset[l]: (groups, K, nb, 4, W) with
-  // [q][k][j][g][w] = weight[g*H + (2q+j)*W + w][k], weight = w_hh0 for layer 0, [w_ih | w_hh] after.
-  // Each thread packs the groups it reads, inside the parallel region.
-  const std::vector<int64_t> offset = packed_offsets(L, H);
-  at::Tensor packed = cpu::empty_scratch({offset[L]}, h_out.scalar_type());
-  auto pack_group = [&](int64_t l, int64_t q) {
-    const int64_t K = l == 0 ? H : 2 * H, nb = 2 * q + 1 < blocks ? 2 : 1;
-    scalar_t* dst = packed.data_ptr<scalar_t>() + offset[l] + q * 2 * K * 4 * W;
-    // src (4H, Ks) -> packed k in [k0, k0 + Ks): W x W transposes (Ks = H, a whole number of vectors)
-    auto copy = [&](const at::Tensor& src, int64_t k0) {
-      const int64_t Ks = src.size(1);
-      const scalar_t* sp = src.data_ptr<scalar_t>();
-      for (int64_t j = 0; j < nb; ++j)
-        for (int64_t g = 0; g < 4; ++g) {
-          const scalar_t* rows = sp + (g * H + (2 * q + j) * W) * Ks;
-          for (int64_t k = 0; k < Ks; k += W)
-            at::vec::transpose_mxn<scalar_t, W, W>(rows + k, Ks, dst + (((k0 + k) * nb + j) * 4 + g) * W,
-                                                   nb * 4 * W);
-        }
-    };
-    for_layer_inputs(w_ih, w_hh, l, H, copy);
-  };
   const int64_t Vp = (V + W - 1) / W * W;
-  const at::Tensor pt = at::constant_pad_nd(proj_weight, {0, 0, 0, Vp - V}).t().contiguous();  // (H, Vp)
+  const int nthreads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), groups)));
+  // The packed weights, in parts: one (H, 4H) matrix each, in the order a step reads them: for
+  // l = 1..L-1 w_hh[l] then w_ih[l], then w_hh[0]. A part holds one slot per group q: (H, nb, 4, W),
+  // [k][j][g][w] = weight[g*H + (2q+j)*W + w][k]; in the last layer's input part (layer 0's if L = 1)
+  // followed by the group's projection rows (nb*W, Vp), [u][v] = proj[v][2qW + u] (zero past V). The
+  // scratch block holds each thread's groups together, part after part, so that a thread's step is
+  // one contiguous stream. Each thread packs its own slots.
+  struct Part {
+    const at::Tensor* w;
+    bool proj;
+    int64_t slot;
+  };
+  std::vector<Part> parts;
+  auto add_part = [&](const at::Tensor& w, bool proj) {
+    parts.push_back({&w, proj, 2 * H * 4 * W + (proj ? 2 * W * Vp : 0)});
+  };
+  for (int64_t l = 1; l < L; ++l) {
+    add_part(w_hh[l], false);
+    add_part(w_ih[l], l == L - 1);
+  }
+  add_part(w_hh[0], L == 1);
+  const int64_t P0 = 2 * (L - 1);  // layer 0's part; layer l >= 1: w_hh at 2(l-1), w_ih at 2(l-1) + 1
+  std::vector<int64_t> before(parts.size() + 1, 0);
+  for (size_t i = 0; i < parts.size(); ++i) before[i + 1] = before[i] + parts[i].slot;
+  at::Tensor packed = cpu::empty_scratch({groups * before.back()}, h_out.scalar_type());
+  scalar_t* const pk = packed.data_ptr<scalar_t>();
+  const scalar_t* pw = proj_weight.data_ptr<scalar_t>();
+  auto pack_slot = [&](scalar_t* dst, const Part& part, int64_t q) {
+    const int64_t nb = 2 * q + 1 < blocks ? 2 : 1;
+    const scalar_t* sp = part.w->template data_ptr<scalar_t>();
+    for (int64_t j = 0; j < nb; ++j)
+      for (int64_t g = 0; g < 4; ++g) {
+        const scalar_t* rows = sp + (g * H + (2 * q + j) * W) * H;
+        for (int64_t k = 0; k < H; k += W)
+          at::vec::transpose_mxn<scalar_t, W, W>(rows + k, H, dst + ((k * nb + j) * 4 + g) * W, nb * 4 * W);
+      }
+    if (!part.proj) return;
+    scalar_t* pt = dst + H * nb * 4 * W;
+    for (int64_t u = 0; u < nb * W; ++u)
+      for (int64_t v = 0; v < Vp; ++v) pt[u * Vp + v] = v < V ? pw[v * H + 2 * q * W + u] : scalar_t(0);
+  };
   const at::Tensor pbias = at::constant_pad_nd(proj_bias, {0, Vp - V}).contiguous();
+  at::Tensor partial = at::empty({2, groups, B, Vp}, h_out.options());  // per step parity: each group's share
   at::Tensor hbuf = at::empty({L, 2, B, H}, h_out.options());  // double-buffered h
   hbuf.select(1, 0).copy_(h_out);
   scalar_t* hb = hbuf.data_ptr<scalar_t>();
   scalar_t* c = c_out.data_ptr<scalar_t>();
-  const scalar_t* pt_p = pt.data_ptr<scalar_t>();
   const scalar_t* pb = pbias.data_ptr<scalar_t>();
+  const scalar_t* table = m.table.template data_ptr<scalar_t>();
   auto h_at = [&](int64_t l, int64_t parity) { return hb + (l * 2 + parity) * B * H; };
   const int64_t total = m.total_steps();
-  const int nthreads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), groups)));
 
-  std::unique_ptr<SpinBarrier> barrier;
+  std::unique_ptr<SplitBarrier> barrier;
 #pragma omp parallel num_threads(nthreads)
   {
 #pragma omp single
-    barrier = std::make_unique<SpinBarrier>(omp_get_num_threads());
+    barrier = std::make_unique<SplitBarrier>(omp_get_num_threads());
     const int64_t T = omp_get_num_threads(), tid = omp_get_thread_num();
-    const int64_t q0 = groups * tid / T, q1 = groups * (tid + 1) / T;
+    const int64_t q0 = groups * tid / T, q1 = groups * (tid + 1) / T, nq = q1 - q0;
+    auto slot_at = [&](int64_t part, int64_t q) {
+      return pk + q0 * before.back() + nq * before[part] + (q - q0) * parts[part].slot;
+    };
     std::vector<scalar_t> logits(Vp), prob(V);
     std::vector<int32_t> order(V);
     std::vector<int64_t> feed(B);  // every thread draws every row, so each keeps its own copy
-    for (int64_t l = 0; l < L; ++l)
-      for (int64_t q = q0; q < q1; ++q) pack_group(l, q);
+    // running gate sums, (group, row, 2 blocks x 4 gates): layer 0's for the next step, and a layer's
+    // w_hh half for this one
+    std::vector<Vec> sums0(nq * B * 8), sums(nq * B * 8);
+    for (size_t i = 0; i < parts.size(); ++i)
+      for (int64_t q = q0; q < q1; ++q) pack_slot(slot_at(i, q), parts[i], q);
+
+    // sum over one part for every (group, row): out[(q - q0) * B + b] (+= init's)
+    auto sum_part = [&](int64_t part, const scalar_t* x, const Vec* init, Vec* out) {
+      for (int64_t q = q0; q < q1; ++q)
+        for (int64_t b = 0; b < B; ++b) {
+          const int64_t i = ((q - q0) * B + b) * 8;
+          if (2 * q + 1 < blocks) {
+            row_gates<scalar_t, 2>(slot_at(part, q), x + b * H, H, init ? init + i : nullptr, out + i);
+          } else {
+            row_gates<scalar_t, 1>(slot_at(part, q), x + b * H, H, init ? init + i : nullptr, out + i);
+          }
+        }
+    };
+    // gates = sums + bias (+ layer 0's table row), the cell update, h; then this group's logit shares
+    auto finish = [&](int64_t l, int64_t part, const Vec* s, scalar_t* h_new, scalar_t* shares) {
+      const scalar_t* bs = m.bias[l].template data_ptr<scalar_t>();
+      for (int64_t q = q0; q < q1; ++q) {
+        const int64_t nb = 2 * q + 1 < blocks ? 2 : 1;
+        for (int64_t b = 0; b < B; ++b) {
+          const scalar_t* tr = l == 0 ? table + feed[b] * 4 * H : nullptr;
+          for (int64_t j = 0; j < nb; ++j) {
+            const int64_t u = (2 * q + j) * W;
+            const Vec* acc = s + ((q - q0) * B + b) * 8 + j * 4;
+            Vec g4[4];
+            for (int g = 0; g < 4; ++g) {
+              g4[g] = acc[g] + Vec::loadu(bs + g * H + u);
+              if (tr != nullptr) g4[g] = g4[g] + Vec::loadu(tr + g * H + u);
+            }
+            cell<scalar_t>(g4, c + (l * B + b) * H + u).store(h_new + b * H + u);
+          }
+          if (shares != nullptr)
+            row_partials<scalar_t>(slot_at(part, q) + H * nb * 4 * W, Vp, h_new + b * H + 2 * q * W, nb * W,
+                                   shares + (q * B + b) * Vp);
+        }
+      }
+    };
+
+    sum_part(P0, h_at(0, 0), nullptr, sums0.data());  // layer 0's sums for the first step
     for (int64_t t = 0; t < total; ++t) {
       if (t < m.P)
         for (int64_t b = 0; b < B; ++b) feed[b] = m.prime[b * m.P + t];
       const int64_t cur = (t + 1) & 1, prev = t & 1;
-      for (int64_t l = 0; l < L; ++l) {
-        const int64_t Kb = l == 0 ? 0 : H, K = H + Kb;
-        const scalar_t* w = packed.data_ptr<scalar_t>() + offset[l];
-        const scalar_t* bs = m.bias[l].template data_ptr<scalar_t>();
-        const scalar_t* h_prev = h_at(l, prev);
-        scalar_t* h_new = h_at(l, cur);
-        for (int64_t q = q0; q < q1; ++q) {
-          const scalar_t* wq = w + q * 2 * K * 4 * W;
-          const bool pair = 2 * q + 1 < blocks;
-          for (int64_t b = 0; b < B; ++b) {
-            // layer 0: x = h_0(prev); later layers: x = [h_{l-1}(this step) | h_l(prev)]
-            const scalar_t* xa = l == 0 ? h_prev + b * H : h_at(l - 1, cur) + b * H;
-            const scalar_t* xb = l == 0 ? nullptr : h_prev + b * H;
-            Vec acc[2][4];
-            if (pair) {
-              row_gates<scalar_t, 2>(wq, xa, H, xb, Kb, acc);
-            } else {
-              Vec one_acc[1][4];
-              row_gates<scalar_t, 1>(wq, xa, H, xb, Kb, one_acc);
-              for (int g = 0; g < 4; ++g) acc[0][g] = one_acc[0][g];
-            }
-            const scalar_t* tr = l == 0 ? m.table.template data_ptr<scalar_t>() + feed[b] * 4 * H : nullptr;
-            for (int j = 0; j < (pair ? 2 : 1); ++j) {
-              const int64_t u = (2 * q + j) * W;
-              Vec g4[4];
-              for (int g = 0; g < 4; ++g) {
-                g4[g] = acc[j][g] + Vec::loadu(bs + g * H + u);
-                if (tr != nullptr) g4[g] = g4[g] + Vec::loadu(tr + g * H + u);
-              }
-              cell<scalar_t>(g4, c + (l * B + b) * H + u).store(h_new + b * H + u);
-            }
-          }
-        }
-        barrier->wait();
-      }
       const int64_t d = m.draw_index(t);
+      scalar_t* shares = d >= 0 ? partial.data_ptr<scalar_t>() + (t & 1) * groups * B * Vp : nullptr;
+      finish(0, P0, sums0.data(), h_at(0, cur), L == 1 ? shares : nullptr);
+      int ticket = barrier->arrive();
+      for (int64_t l = 1; l < L; ++l) {
+        sum_part(2 * (l - 1), h_at(l, prev), nullptr, sums.data());
+        barrier->wait(ticket);
+        sum_part(2 * (l - 1) + 1, h_at(l - 1, cur), sums.data(), sums.data());
+        finish(l, 2 * (l - 1) + 1, sums.data(), h_at(l, cur), l == L - 1 ? shares : nullptr);
+        ticket = barrier->arrive();
+      }
+      if (L == 1) barrier->wait(ticket);  // the next step's sums read every thread's h_0(t)
+      if (t + 1 < total) sum_part(P0, h_at(0, cur), nullptr, sums0.data());
+      if (L > 1) barrier->wait(ticket);
       if (d < 0) continue;
-      const scalar_t* top = h_at(L - 1, cur);
       for (int64_t b = 0; b < B; ++b) {
-        int64_t v0 = 0;
-        for (; v0 + 8 * W <= Vp; v0 += 8 * W) row_project<scalar_t, 8>(pt_p, Vp, v0, top + b * H, H, pb, logits.data());
-        if (v0 + 4 * W <= Vp) row_project<scalar_t, 4>(pt_p, Vp, v0, top + b * H, H, pb, logits.data()), v0 += 4 * W;
-        if (v0 + 2 * W <= Vp) row_project<scalar_t, 2>(pt_p, Vp, v0, top + b * H, H, pb, logits.data()), v0 += 2 * W;
-        if (v0 + W <= Vp) row_project<scalar_t, 1>(pt_p, Vp, v0, top + b * H, H, pb, logits.data());
+        // logits = ((p_0 + p_1) + ...) + bias, as the column loop sums them
+        for (int64_t v0 = 0; v0 < Vp; v0 += W) {
+          Vec sum = Vec::loadu(shares + b * Vp + v0);
+          for (int64_t q = 1; q < groups; ++q) sum = sum + Vec::loadu(shares + (q * B + b) * Vp + v0);
+          (Vec::loadu(pb + v0) + sum).store(logits.data() + v0);
+        }
         const int64_t token = draw_row<scalar_t, scalar_t>(logits.data(), V, m.temperature[b], m.uniforms[d * B + b],
                                                            m.top_k, m.top_p, prob.data(), order.data());
         feed[b] = token;
@@ -521,8 +591,21 @@ void run_col_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
     };
     for_layer_inputs(w_ih, w_hh, l, H, copy);
   };
-  const at::Tensor pw = at::constant_pad_nd(proj_weight, {0, 0, 0, 4 * Vq - V}).view({Vq, 4, H}).permute({0, 2, 1})
-                            .contiguous();
+  // The projection by groups of 2W hidden units (the row loop's groups): group q, units [us, ue), at
+  // Vq * 4 * us: (Vq, ue - us, 4), [qv][u][g] = proj[4qv + g][us + u] (zero past V).
+  const int64_t GU = 2 * W, G = (H + GU - 1) / GU;
+  at::Tensor pw = at::empty({Vq * 4 * H}, h_out.options());
+  {
+    scalar_t* dst = pw.data_ptr<scalar_t>();
+    const scalar_t* src = proj_weight.data_ptr<scalar_t>();
+    for (int64_t q = 0; q < G; ++q) {
+      const int64_t us = q * GU, n = std::min(H, us + GU) - us;
+      for (int64_t qv = 0; qv < Vq; ++qv)
+        for (int64_t u = 0; u < n; ++u)
+          for (int64_t g = 0; g < 4; ++g)
+            dst[Vq * 4 * us + (qv * n + u) * 4 + g] = 4 * qv + g < V ? src[(4 * qv + g) * H + us + u] : scalar_t(0);
+    }
+  }
   const at::Tensor pbias = at::constant_pad_nd(proj_bias, {0, 4 * Vq - V}).contiguous();
   const at::Tensor table_t = m.table.t().contiguous();  // (4H, V)
   // transposed state, padded rows zero: h (L, 2, H, Bp) double-buffered, c (L, H, Bp)
@@ -560,8 +643,8 @@ void run_col_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
       for (int64_t l = 0; l < L; ++l) {
         const int64_t Kb = l == 0 ? 0 : H;
         const scalar_t* bs = m.bias[l].template data_ptr<scalar_t>();
-        const scalar_t* xa = l == 0 ? h_at(0, prev) : h_at(l - 1, cur);
-        const scalar_t* xb = l == 0 ? nullptr : h_at(l, prev);
+        const scalar_t* xa = h_at(l, prev);  // w_hh's inputs, then (after layer 0) w_ih's
+        const scalar_t* xb = l == 0 ? nullptr : h_at(l - 1, cur);
         scalar_t* h_new = h_at(l, cur);
         auto prep = [&](int64_t u, int nu, int64_t r0, int64_t r1) {  // the units' table entries for the rows' tokens
           if (l != 0) return;
@@ -584,10 +667,19 @@ void run_col_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
       const int64_t d = m.draw_index(t);
       if (d < 0) continue;
       const scalar_t* top = h_at(L - 1, cur);
-      col_units<scalar_t>(pw_p, p0, p1, top, H, nullptr, 0, Bp, [](int64_t, int, int64_t, int64_t) {},
-                          [&](int64_t q, int64_t r, const Vec(&acc)[4]) {
-        for (int g = 0; g < 4; ++g) (Vec(pb[4 * q + g]) + acc[g]).store(lg + (4 * q + g) * Bp + r);
-      });
+      // logits = ((p_0 + p_1) + ...) + bias, p_q the sum over group q's units (as the row loop sums them)
+      for (int64_t q = 0; q < G; ++q) {
+        const int64_t us = q * GU, n = std::min(H, us + GU) - us;
+        col_units<scalar_t>(pw_p + Vq * 4 * us, p0, p1, top + us * Bp, n, nullptr, 0, Bp,
+                            [](int64_t, int, int64_t, int64_t) {}, [&](int64_t qv, int64_t r, const Vec(&acc)[4]) {
+          for (int g = 0; g < 4; ++g) {
+            scalar_t* o = lg + (4 * qv + g) * Bp + r;
+            Vec sum = q == 0 ? acc[g] : Vec::loadu(o) + acc[g];
+            if (q == G - 1) sum = Vec(pb[4 * qv + g]) + sum;
+            sum.store(o);
+          }
+        });
+      }
 #pragma omp barrier
       for (int64_t b = tid; b < B; b += T) {
         for (int64_t v = 0; v < V; ++v) row[v] = lg[v * Bp + b];
