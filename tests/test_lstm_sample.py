@@ -241,6 +241,12 @@ def test_bad_input_names_the_argument():
         m.sample(torch.tensor([[3, 40]]), 5)
     with pytest.raises(ValueError, match="temperature to be finite and >= 0"):
         m.sample(prime, 5, temperature=-0.5)
+    with pytest.raises(ValueError, match="temperature to be finite and >= 0"):
+        m.sample(prime, 5, temperature=float("nan"))
+    with pytest.raises(ValueError, match=r"temperature to be finite and >= 0 \(in torch.float32\), got 1e\+39"):
+        m.float().sample(prime, 5, temperature=1e39)  # finite in Python, inf in float32
+    with pytest.raises(ValueError, match="temperature to be finite and >= 0"):
+        m.sample(prime, 5, temperature=torch.tensor([1.0, float("inf")]))
     with pytest.raises(ValueError, match=r"top_p to be in \(0, 1\]"):
         m.sample(prime, 5, top_p=0.0)
     with pytest.raises(ValueError, match=r"top_p to be in \(0, 1\]"):

@@ -54,8 +54,10 @@ class CharLSTM(nn.Module):
             w_ih, w_hh = getattr(self.lstm, f"weight_ih_l{i}"), getattr(self.lstm, f"weight_hh_l{i}")
             b_ih = getattr(self.lstm, f"bias_ih_l{i}", None)
             b_hh = getattr(self.lstm, f"bias_hh_l{i}", None)
-            zero = torch.zeros(w_ih.shape[0], dtype=w_ih.dtype, device=w_ih.device)
-            out.append((w_ih, w_hh, zero if b_ih is None else b_ih, zero if b_hh is None else b_hh))
+            if b_ih is None or b_hh is None:
+                zero = torch.zeros(w_ih.shape[0], dtype=w_ih.dtype, device=w_ih.device)
+                b_ih, b_hh = zero if b_ih is None else b_ih, zero if b_hh is None else b_hh
+            out.append((w_ih, w_hh, b_ih, b_hh))
         return out
 
     @torch.no_grad()

@@ -81,12 +81,15 @@ def lstm_sample(embedding: torch.Tensor, layers, proj_weight: torch.Tensor, proj
             temp = temp.expand(b)
         if temp.shape != (b,):
             _fail("temperature", f"a float or a (B,) = ({b},) tensor", tuple(temperature.shape))
+        if not bool((torch.isfinite(temp) & (temp >= 0)).all()):
+            _fail("temperature", "finite and >= 0",
+                  temp.tolist() if temp.numel() <= 8 else "a negative or non-finite value")
     else:
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
             _fail("temperature", "a float or a (B,) tensor", type(temperature).__name__)
+        if not math.isfinite(temperature) or temperature < 0 or temperature > torch.finfo(dtype).max:
+            _fail("temperature", f"finite and >= 0 (in {dtype})", temperature)
         temp = torch.full((b,), float(temperature), dtype=dtype, device=device)
-    if not bool(torch.isfinite(temp).all()) or bool((temp < 0).any()):
-        _fail("temperature", "finite and >= 0", temp.tolist() if temp.numel() <= 8 else "a negative or non-finite value")
     if greedy:
         temp = torch.zeros_like(temp)
     temp = temp.contiguous()
