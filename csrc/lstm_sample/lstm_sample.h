@@ -13,6 +13,10 @@
 #include <cstdint>
 #include <vector>
 
+#if !defined(__CUDACC__)
+#include "common/cpu_vec_math.h"
+#endif
+
 #ifdef __CUDACC__
 #define GENFAST_HD __host__ __device__
 #else
@@ -25,6 +29,34 @@ GENFAST_HD inline float exp_(float x) { return expf(x); }
 GENFAST_HD inline double exp_(double x) { return exp(x); }
 GENFAST_HD inline float tiny_(float) { return 1.17549435e-38f; }
 GENFAST_HD inline double tiny_(double) { return 2.2250738585072014e-308; }
+
+// p[i] = exp(p[i] - m) for i < v, m the maximum (so every argument is <= 0).
+template <typename T>
+GENFAST_HD inline void exp_shifted(T* p, int64_t v, T m) {
+  for (int64_t i = 0; i < v; ++i) p[i] = exp_(p[i] - m);
+}
+
+#if !defined(__CUDACC__) && defined(CPU_CAPABILITY_AVX2)
+// float on the CPU: 8 at a time with the cell update's inline exp (common/cpu_vec_math.h, < 1.01 ulp;
+// libm's scalar expf was ~0.3 us of a ~20 us step at B = 1). Arguments below -87.3, where that exp
+// stops (expf's results there are denormals, under 1.2e-38), give 0. A tail shorter than a vector
+// goes through the same code in a padded copy, so an entry's value does not depend on its position.
+inline void exp_shifted(float* p, int64_t v, float m) {
+  const __m256 mv = _mm256_set1_ps(m), lo = _mm256_set1_ps(-87.33654f);
+  auto one = [&](const float* in, float* out) {
+    const __m256 x = _mm256_sub_ps(_mm256_loadu_ps(in), mv);
+    _mm256_storeu_ps(out, _mm256_and_ps(cpu::vmath::exp_ps(x), _mm256_cmp_ps(x, lo, _CMP_GE_OQ)));
+  };
+  int64_t i = 0;
+  for (; i + 8 <= v; i += 8) one(p + i, p + i);
+  if (i < v) {
+    float tail[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t k = i; k < v; ++k) tail[k - i] = p[k];
+    one(tail, tail);
+    for (int64_t k = i; k < v; ++k) p[k] = tail[k - i];
+  }
+}
+#endif
 
 // First index of the maximum (torch.argmax's tie rule).
 template <typename T>
@@ -44,7 +76,7 @@ GENFAST_HD int64_t draw_row(const scalar_t* logits, int64_t v, scalar_t temperat
   if (t < tiny_(t)) t = tiny_(t);
   for (int64_t i = 0; i < v; ++i) p[i] = static_cast<acc_t>(logits[i]) / t;
   acc_t m = p[argmax_row(p, v)];
-  for (int64_t i = 0; i < v; ++i) p[i] = exp_(p[i] - m);
+  exp_shifted(p, v, m);
 
   const bool by_k = top_k > 0 && top_k < v;
   const bool by_p = top_p < 1.0;
