@@ -343,27 +343,25 @@ void run_row_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
   const int64_t blocks = H / W, groups = (blocks + 1) / 2;  // groups of two blocks; the last may hold one
   const int64_t Vp = (V + W - 1) / W * W;
   const int nthreads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), groups)));
-  // The packed weights, in parts: one (H, 4H) matrix each, in the order a step reads them: for
-  // l = 1..L-1 w_hh[l] then w_ih[l], then w_hh[0]. A part holds one slot per group q: (H, nb, 4, W),
-  // [k][j][g][w] = weight[g*H + (2q+j)*W + w][k]; in the last layer's input part (layer 0's if L = 1)
-  // followed by the group's projection rows (nb*W, Vp), [u][v] = proj[v][2qW + u] (zero past V). The
-  // scratch block holds each thread's groups together, part after part, so that a thread's step is
-  // one contiguous stream. Each thread packs its own slots.
+  // The packed weights, in parts, in the order a step reads them: for l = 1..L-1 w_hh[l] then
+  // w_ih[l], then the projection, then w_hh[0]. A weight part holds one slot per group q: (H, nb, 4, W),
+  // [k][j][g][w] = weight[g*H + (2q+j)*W + w][k]; the projection part one slot of the group's rows
+  // (nb*W, Vp), [u][v] = proj[v][2qW + u] (zero past V). The scratch block holds each thread's groups
+  // together, part after part, so that a thread's step is one contiguous stream. Each thread packs its
+  // own slots.
   struct Part {
-    const at::Tensor* w;
-    bool proj;
+    const at::Tensor* w;  // nullptr: the projection
     int64_t slot;
   };
   std::vector<Part> parts;
-  auto add_part = [&](const at::Tensor& w, bool proj) {
-    parts.push_back({&w, proj, 2 * H * 4 * W + (proj ? 2 * W * Vp : 0)});
-  };
   for (int64_t l = 1; l < L; ++l) {
-    add_part(w_hh[l], false);
-    add_part(w_ih[l], l == L - 1);
+    parts.push_back({&w_hh[l], 2 * H * 4 * W});
+    parts.push_back({&w_ih[l], 2 * H * 4 * W});
   }
-  add_part(w_hh[0], L == 1);
-  const int64_t P0 = 2 * (L - 1);  // layer 0's part; layer l >= 1: w_hh at 2(l-1), w_ih at 2(l-1) + 1
+  parts.push_back({nullptr, 2 * W * Vp});
+  parts.push_back({&w_hh[0], 2 * H * 4 * W});
+  // layer l >= 1: w_hh at part 2(l-1), w_ih at 2(l-1) + 1; then the projection's part, then layer 0's
+  const int64_t PP = 2 * (L - 1), P0 = PP + 1;
   std::vector<int64_t> before(parts.size() + 1, 0);
   for (size_t i = 0; i < parts.size(); ++i) before[i + 1] = before[i] + parts[i].slot;
   at::Tensor packed = cpu::empty_scratch({groups * before.back()}, h_out.scalar_type());
@@ -371,6 +369,11 @@ void run_row_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
   const scalar_t* pw = proj_weight.data_ptr<scalar_t>();
   auto pack_slot = [&](scalar_t* dst, const Part& part, int64_t q) {
     const int64_t nb = 2 * q + 1 < blocks ? 2 : 1;
+    if (part.w == nullptr) {
+      for (int64_t u = 0; u < nb * W; ++u)
+        for (int64_t v = 0; v < Vp; ++v) dst[u * Vp + v] = v < V ? pw[v * H + 2 * q * W + u] : scalar_t(0);
+      return;
+    }
     const scalar_t* sp = part.w->template data_ptr<scalar_t>();
     for (int64_t j = 0; j < nb; ++j)
       for (int64_t g = 0; g < 4; ++g) {
@@ -378,10 +381,6 @@ void run_row_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
         for (int64_t k = 0; k < H; k += W)
           at::vec::transpose_mxn<scalar_t, W, W>(rows + k, H, dst + ((k * nb + j) * 4 + g) * W, nb * 4 * W);
       }
-    if (!part.proj) return;
-    scalar_t* pt = dst + H * nb * 4 * W;
-    for (int64_t u = 0; u < nb * W; ++u)
-      for (int64_t v = 0; v < Vp; ++v) pt[u * Vp + v] = v < V ? pw[v * H + 2 * q * W + u] : scalar_t(0);
   };
   const at::Tensor pbias = at::constant_pad_nd(proj_bias, {0, Vp - V}).contiguous();
   at::Tensor partial = at::empty({2, groups, B, Vp}, h_out.options());  // per step parity: each group's share
@@ -426,7 +425,7 @@ void run_row_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
         }
     };
     // gates = sums + bias (+ layer 0's table row), the cell update, h; then this group's logit shares
-    auto finish = [&](int64_t l, int64_t part, const Vec* s, scalar_t* h_new, scalar_t* shares) {
+    auto finish = [&](int64_t l, const Vec* s, scalar_t* h_new, scalar_t* shares) {
       const scalar_t* bs = m.bias[l].template data_ptr<scalar_t>();
       for (int64_t q = q0; q < q1; ++q) {
         const int64_t nb = 2 * q + 1 < blocks ? 2 : 1;
@@ -450,7 +449,7 @@ void run_row_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
             cell<scalar_t>(g4[0], cq).store(hq);
           }
           if (shares != nullptr)
-            row_partials<scalar_t>(slot_at(part, q) + H * nb * 4 * W, Vp, h_new + b * H + 2 * q * W, nb * W,
+            row_partials<scalar_t>(slot_at(PP, q), Vp, h_new + b * H + 2 * q * W, nb * W,
                                    shares + (q * B + b) * Vp);
         }
       }
@@ -463,13 +462,13 @@ void run_row_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
       const int64_t cur = (t + 1) & 1, prev = t & 1;
       const int64_t d = m.draw_index(t);
       scalar_t* shares = d >= 0 ? partial.data_ptr<scalar_t>() + (t & 1) * groups * B * Vp : nullptr;
-      finish(0, P0, sums0.data(), h_at(0, cur), L == 1 ? shares : nullptr);
+      finish(0, sums0.data(), h_at(0, cur), L == 1 ? shares : nullptr);
       int ticket = barrier->arrive();
       for (int64_t l = 1; l < L; ++l) {
         sum_part(2 * (l - 1), h_at(l, prev), nullptr, sums.data());
         barrier->wait(ticket);
         sum_part(2 * (l - 1) + 1, h_at(l - 1, cur), sums.data(), sums.data());
-        finish(l, 2 * (l - 1) + 1, sums.data(), h_at(l, cur), l == L - 1 ? shares : nullptr);
+        finish(l, sums.data(), h_at(l, cur), l == L - 1 ? shares : nullptr);
         ticket = barrier->arrive();
       }
       if (L == 1) barrier->wait(ticket);  // the next step's sums read every thread's h_0(t)
