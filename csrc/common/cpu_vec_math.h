@@ -27,10 +27,13 @@
 
 namespace genfast::cpu::vmath {
 
+// exp_ps clamps its argument to [kExpMinArg, 88.37]: below, exp(x) < FLT_MIN.
+constexpr float kExpMinArg = -87.33654f;
+
 inline __m256 exp_ps(__m256 x) {
   // min/max return the second operand when either is NaN: NaN passes through
   x = _mm256_min_ps(_mm256_set1_ps(88.37f), x);
-  x = _mm256_max_ps(_mm256_set1_ps(-87.33654f), x);
+  x = _mm256_max_ps(_mm256_set1_ps(kExpMinArg), x);
   const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   // r = x - n ln2, with ln2 split in a part exact in n * part and the rest

@@ -42,7 +42,7 @@ GENFAST_HD inline void exp_shifted(T* p, int64_t v, T m) {
 // stops (expf's results there are denormals, under 1.2e-38), give 0. A tail shorter than a vector
 // goes through the same code in a padded copy, so an entry's value does not depend on its position.
 inline void exp_shifted(float* p, int64_t v, float m) {
-  const __m256 mv = _mm256_set1_ps(m), lo = _mm256_set1_ps(-87.33654f);
+  const __m256 mv = _mm256_set1_ps(m), lo = _mm256_set1_ps(cpu::vmath::kExpMinArg);
   auto one = [&](const float* in, float* out) {
     const __m256 x = _mm256_sub_ps(_mm256_loadu_ps(in), mv);
     _mm256_storeu_ps(out, _mm256_and_ps(cpu::vmath::exp_ps(x), _mm256_cmp_ps(x, lo, _CMP_GE_OQ)));

@@ -163,27 +163,6 @@ struct LoopModel {
   }
 };
 
-// The column loop packs every layer's weights into one block, layer l at offset[l] (offset[L]: the
-// total). Layer l's K inputs are h_0(prev) (K = H: w_hh0; w_ih0 is in the table) for layer 0, and
-// [h_l(prev) | h_{l-1}(this step)] (K = 2H: w_hh, then w_ih) after: the row loop's order, which sums
-// the w_hh half while the team meets.
-inline std::vector<int64_t> packed_offsets(int64_t L, int64_t H) {
-  std::vector<int64_t> offset(L + 1, 0);
-  for (int64_t l = 0; l < L; ++l) offset[l + 1] = offset[l] + 4 * H * (l == 0 ? H : 2 * H);
-  return offset;
-}
-
-// copy(src (4H, Ks), k0) for each weight matrix feeding layer l, k0 its first input in that K order.
-template <typename F>
-inline void for_layer_inputs(at::TensorList w_ih, at::TensorList w_hh, int64_t l, int64_t H, const F& copy) {
-  if (l == 0) {
-    copy(w_hh[0], 0);
-    return;
-  }
-  copy(w_hh[l], 0);
-  copy(w_ih[l], H);
-}
-
 // The LSTM cell on gate pre-activations (i, f, g, o); c updated in place, h returned.
 template <typename scalar_t>
 inline VecT<scalar_t> cell(const VecT<scalar_t> (&g4)[4], scalar_t* c) {
@@ -432,15 +411,14 @@ void run_row_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
         for (int64_t b = 0; b < B; ++b) {
           const scalar_t* tr = l == 0 ? table + feed[b] * 4 * H : nullptr;
           Vec g4[2][4];
+          const int64_t u = 2 * q * W;  // the group's first unit
           for (int64_t j = 0; j < nb; ++j) {
-            const int64_t u = (2 * q + j) * W;
             const Vec* acc = s + ((q - q0) * B + b) * 8 + j * 4;
             for (int g = 0; g < 4; ++g) {
-              g4[j][g] = acc[g] + Vec::loadu(bs + g * H + u);
-              if (tr != nullptr) g4[j][g] = g4[j][g] + Vec::loadu(tr + g * H + u);
+              g4[j][g] = acc[g] + Vec::loadu(bs + g * H + u + j * W);
+              if (tr != nullptr) g4[j][g] = g4[j][g] + Vec::loadu(tr + g * H + u + j * W);
             }
           }
-          const int64_t u = 2 * q * W;
           scalar_t* cq = c + (l * B + b) * H + u;
           scalar_t* hq = h_new + b * H + u;
           if (nb == 2) {
@@ -610,9 +588,11 @@ void run_col_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
   const int64_t B = m.B, H = m.H, L = m.L, V = m.V;
   const int64_t Bp = (B + W - 1) / W * W, Vq = (V + 3) / 4;
   // Every layer's weights in one scratch block, layer l at offset[l]: (H, K, 4) with [u][k][g] =
-  // weight[g*H + u][k]; each thread packs the units it computes, inside the parallel region.
-  // The projection: (Vq, H, 4), [q][u][g] = proj[4q + g][u] (zero past V).
-  const std::vector<int64_t> offset = packed_offsets(L, H);
+  // weight[g*H + u][k]; each thread packs the units it computes, inside the parallel region. Layer
+  // l's K inputs are h_0(prev) for layer 0 (K = H: w_hh0; w_ih0 is in the table) and [h_l(prev) |
+  // h_{l-1}(this step)] after (K = 2H: w_hh, then w_ih), the row loop's order.
+  std::vector<int64_t> offset(L + 1, 0);
+  for (int64_t l = 0; l < L; ++l) offset[l + 1] = offset[l] + 4 * H * (l == 0 ? H : 2 * H);
   at::Tensor packed = cpu::empty_scratch({offset[L]}, h_out.scalar_type());
   auto pack_unit = [&](int64_t l, int64_t u) {
     const int64_t K = l == 0 ? H : 2 * H;
@@ -623,7 +603,8 @@ void run_col_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
       for (int64_t k = 0; k < Ks; ++k)
         for (int64_t g = 0; g < 4; ++g) dst[(k0 + k) * 4 + g] = sp[(g * H + u) * Ks + k];
     };
-    for_layer_inputs(w_ih, w_hh, l, H, copy);
+    copy(w_hh[l], 0);
+    if (l > 0) copy(w_ih[l], H);
   };
   // The projection by groups of 2W hidden units (the row loop's groups): group q, units [us, ue), at
   // Vq * 4 * us: (Vq, ue - us, 4), [qv][u][g] = proj[4qv + g][us + u] (zero past V).
