@@ -189,31 +189,38 @@ inline VecT<float> cell<float>(const VecT<float> (&g4)[4], float* c) {
 }
 #endif
 
-// Two cells at once (the row loop's pairs of blocks), h_a and h_b stored.
-template <typename scalar_t>
-inline void cell2(const VecT<scalar_t> (&ga)[4], scalar_t* ca, scalar_t* ha, const VecT<scalar_t> (&gb)[4],
-                  scalar_t* cb, scalar_t* hb) {
-  cell<scalar_t>(ga, ca).store(ha);
-  cell<scalar_t>(gb, cb).store(hb);
+// N independent cells at once (c[n] updated in place, h[n] stored): the row loop's pairs of blocks,
+// the column loop's three vectors of rows or three units.
+template <typename scalar_t, int N>
+inline void cells(const VecT<scalar_t> (&g)[N][4], scalar_t* const (&c)[N], scalar_t* const (&h)[N]) {
+  for (int n = 0; n < N; ++n) cell<scalar_t>(g[n], c[n]).store(h[n]);
 }
 
 #if defined(CPU_CAPABILITY_AVX2)
-// float: the two cells' instructions interleaved, so the core overlaps their long dependency chains
-// (~12% faster than one after the other, measured on its own).
-template <>
-inline void cell2<float>(const VecT<float> (&ga)[4], float* ca, float* ha, const VecT<float> (&gb)[4], float* cb,
-                         float* hb) {
+// float: each step of the cells' instructions for all N before the next, so the core overlaps their
+// long dependency chains (two at once: ~12% faster than one after the other, measured on its own).
+// The arithmetic of each cell is cell<float>'s.
+template <int N>
+inline void cells_ps(const VecT<float> (&g)[N][4], float* const (&c)[N], float* const (&h)[N]) {
   using namespace cpu::vmath;
-  const __m256 ia = sigmoid_ps(ga[0]), ib = sigmoid_ps(gb[0]);
-  const __m256 fa = sigmoid_ps(ga[1]), fb = sigmoid_ps(gb[1]);
-  const __m256 oa = sigmoid_ps(ga[3]), ob = sigmoid_ps(gb[3]);
-  const __m256 ta = tanh_ps(ga[2]), tb = tanh_ps(gb[2]);
-  const __m256 cna = _mm256_add_ps(_mm256_mul_ps(fa, _mm256_loadu_ps(ca)), _mm256_mul_ps(ia, ta));
-  const __m256 cnb = _mm256_add_ps(_mm256_mul_ps(fb, _mm256_loadu_ps(cb)), _mm256_mul_ps(ib, tb));
-  _mm256_storeu_ps(ca, cna);
-  _mm256_storeu_ps(cb, cnb);
-  _mm256_storeu_ps(ha, _mm256_mul_ps(oa, tanh_ps(cna)));
-  _mm256_storeu_ps(hb, _mm256_mul_ps(ob, tanh_ps(cnb)));
+  __m256 i[N], f[N], o[N], t[N], cn[N];
+  for (int n = 0; n < N; ++n) i[n] = sigmoid_ps(g[n][0]);
+  for (int n = 0; n < N; ++n) f[n] = sigmoid_ps(g[n][1]);
+  for (int n = 0; n < N; ++n) o[n] = sigmoid_ps(g[n][3]);
+  for (int n = 0; n < N; ++n) t[n] = tanh_ps(g[n][2]);
+  for (int n = 0; n < N; ++n) {
+    cn[n] = _mm256_add_ps(_mm256_mul_ps(f[n], _mm256_loadu_ps(c[n])), _mm256_mul_ps(i[n], t[n]));
+    _mm256_storeu_ps(c[n], cn[n]);
+  }
+  for (int n = 0; n < N; ++n) _mm256_storeu_ps(h[n], _mm256_mul_ps(o[n], tanh_ps(cn[n])));
+}
+template <>
+inline void cells<float, 2>(const VecT<float> (&g)[2][4], float* const (&c)[2], float* const (&h)[2]) {
+  cells_ps<2>(g, c, h);
+}
+template <>
+inline void cells<float, 3>(const VecT<float> (&g)[3][4], float* const (&c)[3], float* const (&h)[3]) {
+  cells_ps<3>(g, c, h);
 }
 #endif
 
@@ -422,7 +429,9 @@ void run_row_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
           scalar_t* cq = c + (l * B + b) * H + u;
           scalar_t* hq = h_new + b * H + u;
           if (nb == 2) {
-            cell2<scalar_t>(g4[0], cq, hq, g4[1], cq + W, hq + W);
+            scalar_t* const cs[2] = {cq, cq + W};
+            scalar_t* const hs[2] = {hq, hq + W};
+            cells<scalar_t, 2>(g4, cs, hs);
           } else {
             cell<scalar_t>(g4[0], cq).store(hq);
           }
@@ -526,16 +535,17 @@ GENFAST_NOINLINE void col_gates_units(const scalar_t* const* w, const scalar_t* 
 }
 
 // Every (unit, row vector) of units [u0, u1) of a packed (units, K, 4) weight against a (K, Bp) input
-// (xa: Ka rows, then xb: Kb rows): f(u, r0, acc[4]) with the 4 sums. Rows go in chunks of up to
+// (xa: Ka rows, then xb: Kb rows): f(us[N], rs[N], acc[N][4]) with the 4 sums of N (unit us[n], rows
+// from rs[n]) at a time, N the tile a kernel computed (so f can overlap their cells). Rows go in chunks of up to
 // kColChunk vectors, so that a chunk of the input stays in L2 while every unit passes over it; within
 // a chunk three vectors at a time (12 accumulators), a leftover pair as two, and a single leftover
 // vector takes three units at once, so that every kernel but the pair keeps 12 independent
-// accumulators. prep(u, nu, r0, r1) runs before each group of (up to) three units and rows [r0, r1).
+// accumulators.
 constexpr int64_t kColChunk = 9;
 
-template <typename scalar_t, typename Prep, typename F>
+template <typename scalar_t, typename F>
 inline void col_units(const scalar_t* w, int64_t u0, int64_t u1, const scalar_t* xa, int64_t Ka, const scalar_t* xb,
-                      int64_t Kb, int64_t Bp, const Prep& prep, const F& f) {
+                      int64_t Kb, int64_t Bp, const F& f) {
   using Vec = VecT<scalar_t>;
   constexpr int64_t W = Vec::size();
   const int64_t K = Ka + Kb;
@@ -545,19 +555,18 @@ inline void col_units(const scalar_t* w, int64_t u0, int64_t u1, const scalar_t*
     const int64_t main_end = c1 - (tail ? W : 0);
     for (int64_t u = u0; u < u1; u += 3) {
       const int nu = static_cast<int>(std::min<int64_t>(3, u1 - u));
-      prep(u, nu, c0, c1);
       for (int n = 0; n < nu; ++n) {
         const scalar_t* wu = w + (u + n) * K * 4;
         int64_t r0 = c0;
         for (; r0 + 3 * W <= main_end; r0 += 3 * W) {
           Vec acc[3][4];
           col_gates<scalar_t, 3>(wu, xa, Ka, xb, Kb, Bp, r0, acc);
-          for (int r = 0; r < 3; ++r) f(u + n, r0 + r * W, acc[r]);
+          f({u + n, u + n, u + n}, {r0, r0 + W, r0 + 2 * W}, acc);
         }
         if (r0 + 2 * W <= main_end) {
           Vec acc[2][4];
           col_gates<scalar_t, 2>(wu, xa, Ka, xb, Kb, Bp, r0, acc);
-          for (int r = 0; r < 2; ++r) f(u + n, r0 + r * W, acc[r]);
+          f({u + n, u + n}, {r0, r0 + W}, acc);
         }
       }
       if (!tail) continue;
@@ -566,15 +575,15 @@ inline void col_units(const scalar_t* w, int64_t u0, int64_t u1, const scalar_t*
       if (nu == 3) {
         Vec acc[3][4];
         col_gates_units<scalar_t, 3>(wn, xa, Ka, xb, Kb, Bp, main_end, acc);
-        for (int n = 0; n < 3; ++n) f(u + n, main_end, acc[n]);
+        f({u, u + 1, u + 2}, {main_end, main_end, main_end}, acc);
       } else if (nu == 2) {
         Vec acc[2][4];
         col_gates_units<scalar_t, 2>(wn, xa, Ka, xb, Kb, Bp, main_end, acc);
-        for (int n = 0; n < 2; ++n) f(u + n, main_end, acc[n]);
+        f({u, u + 1}, {main_end, main_end}, acc);
       } else {
         Vec acc[1][4];
         col_gates_units<scalar_t, 1>(wn, xa, Ka, xb, Kb, Bp, main_end, acc);
-        f(u, main_end, acc[0]);
+        f({u}, {main_end}, acc);
       }
     }
   }
@@ -629,7 +638,9 @@ void run_col_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
   hT.select(1, 0).narrow(2, 0, B).copy_(h_out.transpose(1, 2));
   cT.narrow(2, 0, B).copy_(c_out.transpose(1, 2));
   at::Tensor logits_t = at::empty({4 * Vq, Bp}, h_out.options());
-  std::vector<int64_t> feed(Bp, 0);  // the token each row was fed at this step (padding rows: 0)
+  // the token each row was fed at this step (padding rows: 0), as gather indices into a row of table_t
+  using Index = at::vec::int_same_size_t<scalar_t>;
+  std::vector<Index> feed(Bp, 0);
   scalar_t* hb = hT.data_ptr<scalar_t>();
   scalar_t* c = cT.data_ptr<scalar_t>();
   scalar_t* lg = logits_t.data_ptr<scalar_t>();
@@ -645,14 +656,14 @@ void run_col_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
     const int64_t T = omp_get_num_threads(), tid = omp_get_thread_num();
     const int64_t u0 = H * tid / T, u1 = H * (tid + 1) / T;
     const int64_t p0 = Vq * tid / T, p1 = Vq * (tid + 1) / T;
-    std::vector<scalar_t> row(V), prob(V), tin(3 * 4 * Bp);
+    std::vector<scalar_t> row(V), prob(V);
     std::vector<int32_t> order(V);
     for (int64_t l = 0; l < L; ++l)
       for (int64_t u = u0; u < u1; ++u) pack_unit(l, u);
     for (int64_t t = 0; t < total; ++t) {
       if (t < m.P) {
 #pragma omp single
-        for (int64_t b = 0; b < B; ++b) feed[b] = m.prime[b * m.P + t];
+        for (int64_t b = 0; b < B; ++b) feed[b] = static_cast<Index>(m.prime[b * m.P + t]);
       }  // (implicit barrier after single)
       const int64_t cur = (t + 1) & 1, prev = t & 1;
       for (int64_t l = 0; l < L; ++l) {
@@ -661,21 +672,24 @@ void run_col_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
         const scalar_t* xa = h_at(l, prev);  // w_hh's inputs, then (after layer 0) w_ih's
         const scalar_t* xb = l == 0 ? nullptr : h_at(l - 1, cur);
         scalar_t* h_new = h_at(l, cur);
-        auto prep = [&](int64_t u, int nu, int64_t r0, int64_t r1) {  // the units' table entries for the rows' tokens
-          if (l != 0) return;
-          for (int n = 0; n < nu; ++n)
-            for (int g = 0; g < 4; ++g)
-              for (int64_t b = r0; b < r1; ++b) tin[(n * 4 + g) * Bp + b] = tt[(g * H + u + n) * V + feed[b]];
-        };
-        col_units<scalar_t>(packed.data_ptr<scalar_t>() + offset[l], u0, u1, xa, H, xb, Kb, Bp, prep,
-                            [&](int64_t u, int64_t r, const Vec(&acc)[4]) {
-          const int64_t n = (u - u0) % 3;
-          Vec g4[4];
-          for (int g = 0; g < 4; ++g) {
-            g4[g] = acc[g] + Vec(bs[g * H + u]);
-            if (l == 0) g4[g] = g4[g] + Vec::loadu(tin.data() + (n * 4 + g) * Bp + r);
+        col_units<scalar_t>(packed.data_ptr<scalar_t>() + offset[l], u0, u1, xa, H, xb, Kb, Bp,
+                            [&]<int N>(const int64_t(&us)[N], const int64_t(&rs)[N], const Vec(&acc)[N][4]) {
+          Vec g4[N][4];
+          scalar_t* cs[N];
+          scalar_t* hs[N];
+          for (int n = 0; n < N; ++n) {
+            const int64_t u = us[n], r = rs[n];
+            for (int g = 0; g < 4; ++g) {
+              g4[n][g] = acc[n][g] + Vec(bs[g * H + u]);
+              // layer 0: + the table entries of the rows' tokens, gathered from the unit's row of table_t
+              if (l == 0)
+                g4[n][g] = g4[n][g] + at::vec::gather<sizeof(scalar_t)>(tt + (g * H + u) * V,
+                                                                        VecT<Index>::loadu(feed.data() + r));
+            }
+            cs[n] = c + (l * H + u) * Bp + r;
+            hs[n] = h_new + u * Bp + r;
           }
-          cell<scalar_t>(g4, c + (l * H + u) * Bp + r).store(h_new + u * Bp + r);
+          cells<scalar_t, N>(g4, cs, hs);
         });
 #pragma omp barrier
       }
@@ -686,13 +700,15 @@ void run_col_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
       for (int64_t q = 0; q < G; ++q) {
         const int64_t us = q * GU, n = std::min(H, us + GU) - us;
         col_units<scalar_t>(pw_p + Vq * 4 * us, p0, p1, top + us * Bp, n, nullptr, 0, Bp,
-                            [](int64_t, int, int64_t, int64_t) {}, [&](int64_t qv, int64_t r, const Vec(&acc)[4]) {
-          for (int g = 0; g < 4; ++g) {
-            scalar_t* o = lg + (4 * qv + g) * Bp + r;
-            Vec sum = q == 0 ? acc[g] : Vec::loadu(o) + acc[g];
-            if (q == G - 1) sum = Vec(pb[4 * qv + g]) + sum;
-            sum.store(o);
-          }
+                            [&]<int N>(const int64_t(&qvs)[N], const int64_t(&rs)[N], const Vec(&acc)[N][4]) {
+          for (int n = 0; n < N; ++n)
+            for (int g = 0; g < 4; ++g) {
+              const int64_t qv = qvs[n];
+              scalar_t* o = lg + (4 * qv + g) * Bp + rs[n];
+              Vec sum = q == 0 ? acc[n][g] : Vec::loadu(o) + acc[n][g];
+              if (q == G - 1) sum = Vec(pb[4 * qv + g]) + sum;
+              sum.store(o);
+            }
         });
       }
 #pragma omp barrier
@@ -700,7 +716,7 @@ void run_col_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
         for (int64_t v = 0; v < V; ++v) row[v] = lg[v * Bp + b];
         const int64_t token = draw_row<scalar_t, scalar_t>(row.data(), V, m.temperature[b], m.uniforms[d * B + b],
                                                            m.top_k, m.top_p, prob.data(), order.data());
-        feed[b] = token;
+        feed[b] = static_cast<Index>(token);
         m.tokens[b * m.steps + d] = token;
       }
 #pragma omp barrier
