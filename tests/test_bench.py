@@ -32,6 +32,26 @@ def test_time_fn_reports_a_median():
     assert len(calls) == 7 and t >= 0
 
 
+def test_time_interleaved_alternates_and_keeps_each_median(monkeypatch):
+    # a fake clock that only the timed functions advance: "a" takes 1 s a call, "b" 3 s
+    clock, order = [0.0], []
+    monkeypatch.setattr(core.time, "perf_counter", lambda: clock[0])
+
+    def work(name, seconds):
+        def fn():
+            order.append(name)
+            clock[0] += seconds
+        return fn
+
+    fns = {"a": work("a", 1.0), "b": work("b", 3.0)}
+    t = core.time_interleaved(fns, torch.device("cpu"), warmup=1, repeat=4)
+    assert order == ["a", "b"] + ["a", "b"] * 4 and t == {"a": 1.0, "b": 3.0}
+    # a time budget (per implementation) ends the rounds early, but never before three
+    order.clear()
+    t = core.time_interleaved(fns, torch.device("cpu"), warmup=0, repeat=10, max_seconds=2.0)
+    assert order == ["a", "b"] * 3 and t == {"a": 1.0, "b": 3.0}
+
+
 def test_bench_command_writes_json_and_png(tmp_path):
     out_json, out_png = tmp_path / "b.json", tmp_path / "b.png"
     subprocess.run([sys.executable, "-m", "genfast", "bench", "--shape", "1,8,6,6", "--repeat", "1",

@@ -33,6 +33,30 @@ def time_fn(fn: Callable[[], object], device: torch.device, *, warmup: int = 2, 
     return statistics.median(times)
 
 
+def time_interleaved(fns: dict[str, Callable[[], object]], device: torch.device, *, warmup: int = 2,
+                     repeat: int = 10, max_seconds: float = 10.0) -> dict[str, float]:
+    """Median wall time of each fn() in seconds, the timed calls taken in rounds (one call of each
+    implementation per round), so that every implementation is timed under the same machine state
+    when that state drifts (a VM whose speed changes over seconds). `warmup` untimed calls of each
+    first; then up to `repeat` rounds (fewer when they would take longer than `max_seconds` per
+    implementation, but at least 3)."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    _sync(device)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    start = time.perf_counter()
+    rounds = 0
+    while rounds < repeat and (rounds < 3 or time.perf_counter() - start < max_seconds * len(fns)):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            times[name].append(time.perf_counter() - t0)
+        rounds += 1
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
 def machine_mm_gflops(device: torch.device, size: int = 1024, repeat: int = 10) -> float:
     """What this machine's torch.mm achieves on a float32 size^3 product, in GFLOP/s."""
     a = torch.randn(size, size, device=device)
@@ -57,6 +81,7 @@ class Case:
     shape: tuple
     mode: str  # "forward" or "forward+backward"
     fns: dict[str, Callable[[], object]]  # implementation name -> callable
+    interleave: bool = False  # time the implementations in alternating rounds (time_interleaved)
     flops: float = 0.0  # per call, for GFLOP/s (0: not reported)
     bytes: float = 0.0  # per call, for GB/s (0: not reported)
 
@@ -79,11 +104,16 @@ class Result:
 def run_cases(cases: list[Case], device: torch.device, *, repeat: int = 10, progress=None) -> list[Result]:
     results: list[Result] = []
     for case in cases:
-        times = {}
-        for impl, fn in case.fns.items():
+        if case.interleave:
             if progress is not None:
-                progress(f"{case.op} {case.mode} {tuple(case.shape)} {impl}")
-            times[impl] = time_fn(fn, device, repeat=repeat)
+                progress(f"{case.op} {case.mode} {tuple(case.shape)} {' / '.join(case.fns)} (interleaved)")
+            times = time_interleaved(case.fns, device, repeat=repeat)
+        else:
+            times = {}
+            for impl, fn in case.fns.items():
+                if progress is not None:
+                    progress(f"{case.op} {case.mode} {tuple(case.shape)} {impl}")
+                times[impl] = time_fn(fn, device, repeat=repeat)
         base = times.get("reference")
         for impl, t in times.items():
             results.append(Result(

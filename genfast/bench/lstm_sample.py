@@ -6,14 +6,17 @@ generated tokens per row, batch 1, 32 and 256. Shapes are (B, H).
 "reference" is the loop every popular char-RNN script writes: per token `nn.LSTM` on one step,
 `softmax(logits / T)`, `torch.multinomial`, feed back. It is timed with oneDNN (mkldnn) on and off
 and the faster of the two is kept (which one is printed). "native" is `CharLSTM.sample(impl="native")`.
-Both at temperature 1. Times are per call (400 tokens for each of the B rows).
+Both at temperature 1. Times are per call (400 tokens for each of the B rows): the median over rounds
+of one reference call and one native call, so that both are timed under the same machine state (this
+VM's speed drifts over seconds to minutes, and a whole series of one then of the other could land in
+different states).
 """
 
 from __future__ import annotations
 
 import torch
 
-from genfast.bench.core import Case, time_fn
+from genfast.bench.core import Case, time_interleaved
 from genfast.nn import CharLSTM
 
 PRIMARY_OP = "lstm_sample"
@@ -56,11 +59,12 @@ def cases(device: torch.device, shapes=None, compile: bool = True) -> list[Case]
         loop = lambda model=model, prime=prime: python_loop(model, prime, STEPS)  # noqa: E731
         on, off = _with_mkldnn(loop, True), _with_mkldnn(loop, False)
         # the faster of oneDNN on and off is the reference (a quick pre-timing decides)
-        t_on, t_off = time_fn(on, device, warmup=1, repeat=2), time_fn(off, device, warmup=1, repeat=2)
+        pre = time_interleaved({"on": on, "off": off}, device, warmup=1, repeat=2)
+        t_on, t_off = pre["on"], pre["off"]
         _CHOSEN[(b, hidden)] = "on" if t_on <= t_off else "off"
         fns = {"reference": on if t_on <= t_off else off,
                "native": lambda model=model, prime=prime: model.sample(prime, STEPS, impl="native")}
-        out.append(Case(PRIMARY_OP, (b, hidden), f"{STEPS} tokens", fns))
+        out.append(Case(PRIMARY_OP, (b, hidden), f"{STEPS} tokens", fns, interleave=True))
     return out
 
 
