@@ -50,6 +50,10 @@ def test_time_interleaved_alternates_and_keeps_each_median(monkeypatch):
     order.clear()
     t = core.time_interleaved(fns, torch.device("cpu"), warmup=0, repeat=10, max_seconds=2.0)
     assert order == ["a", "b"] * 3 and t == {"a": 1.0, "b": 3.0}
+    # rewarm: an untimed call of the same implementation right before each timed one
+    order.clear()
+    t = core.time_interleaved(fns, torch.device("cpu"), warmup=0, repeat=2, rewarm=True)
+    assert order == ["a", "a", "b", "b"] * 2 and t == {"a": 1.0, "b": 3.0}
 
 
 def test_bench_command_writes_json_and_png(tmp_path):

@@ -34,12 +34,15 @@ def time_fn(fn: Callable[[], object], device: torch.device, *, warmup: int = 2, 
 
 
 def time_interleaved(fns: dict[str, Callable[[], object]], device: torch.device, *, warmup: int = 2,
-                     repeat: int = 10, max_seconds: float = 10.0) -> dict[str, float]:
+                     repeat: int = 10, max_seconds: float = 10.0, rewarm: bool = False) -> dict[str, float]:
     """Median wall time of each fn() in seconds, the timed calls taken in rounds (one call of each
     implementation per round), so that every implementation is timed under the same machine state
     when that state drifts (a VM whose speed changes over seconds). `warmup` untimed calls of each
     first; then up to `repeat` rounds (fewer when they would take longer than `max_seconds` per
-    implementation, but at least 3)."""
+    implementation, but at least 3). With `rewarm`, each timed call follows an untimed call of the
+    same fn, so that it runs warm, as in time_fn's back-to-back series, rather than right after the
+    other implementations (a short native call after a long Python loop finds its worker threads
+    asleep and the other core idle: ~3% slower for lstm_sample at B = 1)."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -49,6 +52,9 @@ def time_interleaved(fns: dict[str, Callable[[], object]], device: torch.device,
     rounds = 0
     while rounds < repeat and (rounds < 3 or time.perf_counter() - start < max_seconds * len(fns)):
         for name, fn in fns.items():
+            if rewarm:
+                fn()
+                _sync(device)
             t0 = time.perf_counter()
             fn()
             _sync(device)
@@ -81,7 +87,7 @@ class Case:
     shape: tuple
     mode: str  # "forward" or "forward+backward"
     fns: dict[str, Callable[[], object]]  # implementation name -> callable
-    interleave: bool = False  # time the implementations in alternating rounds (time_interleaved)
+    interleave: bool = False  # time the implementations in alternating rounds (time_interleaved, rewarm)
     flops: float = 0.0  # per call, for GFLOP/s (0: not reported)
     bytes: float = 0.0  # per call, for GB/s (0: not reported)
 
@@ -107,7 +113,7 @@ def run_cases(cases: list[Case], device: torch.device, *, repeat: int = 10, prog
         if case.interleave:
             if progress is not None:
                 progress(f"{case.op} {case.mode} {tuple(case.shape)} {' / '.join(case.fns)} (interleaved)")
-            times = time_interleaved(case.fns, device, repeat=repeat)
+            times = time_interleaved(case.fns, device, repeat=repeat, rewarm=True)
         else:
             times = {}
             for impl, fn in case.fns.items():

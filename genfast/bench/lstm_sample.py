@@ -7,9 +7,9 @@ generated tokens per row, batch 1, 32 and 256. Shapes are (B, H).
 `softmax(logits / T)`, `torch.multinomial`, feed back. It is timed with oneDNN (mkldnn) on and off
 and the faster of the two is kept (which one is printed). "native" is `CharLSTM.sample(impl="native")`.
 Both at temperature 1. Times are per call (400 tokens for each of the B rows): the median over rounds
-of one reference call and one native call, so that both are timed under the same machine state (this
-VM's speed drifts over seconds to minutes, and a whole series of one then of the other could land in
-different states).
+of one reference call and one native call, each right after an untimed call of its own (warm, as in a
+back-to-back series), so that both are timed under the same machine state (this VM's speed drifts over
+seconds to minutes, and a whole series of one then of the other could land in different states).
 """
 
 from __future__ import annotations
