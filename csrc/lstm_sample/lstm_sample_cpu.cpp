@@ -536,8 +536,8 @@ GENFAST_NOINLINE void col_gates_units(const scalar_t* const* w, const scalar_t* 
 
 // Every (unit, row vector) of units [u0, u1) of a packed (units, K, 4) weight against a (K, Bp) input
 // (xa: Ka rows, then xb: Kb rows): f(us[N], rs[N], acc[N][4]) with the 4 sums of N (unit us[n], rows
-// from rs[n]) at a time, N the tile a kernel computed (so f can overlap their cells). Rows go in chunks of up to
-// kColChunk vectors, so that a chunk of the input stays in L2 while every unit passes over it; within
+// from rs[n]) at a time, N the tile a kernel computed (so f can overlap their cells). Rows go in
+// chunks of up to kColChunk vectors, so that a chunk of the input stays in L2 while every unit passes over it; within
 // a chunk three vectors at a time (12 accumulators), a leftover pair as two, and a single leftover
 // vector takes three units at once, so that every kernel but the pair keeps 12 independent
 // accumulators.
@@ -679,12 +679,11 @@ void run_col_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
           scalar_t* hs[N];
           for (int n = 0; n < N; ++n) {
             const int64_t u = us[n], r = rs[n];
-            for (int g = 0; g < 4; ++g) {
-              g4[n][g] = acc[n][g] + Vec(bs[g * H + u]);
-              // layer 0: + the table entries of the rows' tokens, gathered from the unit's row of table_t
-              if (l == 0)
-                g4[n][g] = g4[n][g] + at::vec::gather<sizeof(scalar_t)>(tt + (g * H + u) * V,
-                                                                        VecT<Index>::loadu(feed.data() + r));
+            for (int g = 0; g < 4; ++g) g4[n][g] = acc[n][g] + Vec(bs[g * H + u]);
+            if (l == 0) {  // + the table entries of the rows' tokens, gathered from the unit's rows of table_t
+              const VecT<Index> tokens = VecT<Index>::loadu(feed.data() + r);
+              for (int g = 0; g < 4; ++g)
+                g4[n][g] = g4[n][g] + at::vec::gather<sizeof(scalar_t)>(tt + (g * H + u) * V, tokens);
             }
             cs[n] = c + (l * H + u) * Bp + r;
             hs[n] = h_new + u * Bp + r;
@@ -703,7 +702,7 @@ void run_col_loop(const LoopModel<scalar_t>& m, at::TensorList w_ih, at::TensorL
                             [&]<int N>(const int64_t(&qvs)[N], const int64_t(&rs)[N], const Vec(&acc)[N][4]) {
           for (int n = 0; n < N; ++n)
             for (int g = 0; g < 4; ++g) {
-              const int64_t qv = qvs[n];
+              const int64_t qv = qvs[n];  // a group of 4 vocabulary entries
               scalar_t* o = lg + (4 * qv + g) * Bp + rs[n];
               Vec sum = q == 0 ? acc[n][g] : Vec::loadu(o) + acc[n][g];
               if (q == G - 1) sum = Vec(pb[4 * qv + g]) + sum;

@@ -20,17 +20,7 @@ def time_fn(fn: Callable[[], object], device: torch.device, *, warmup: int = 2, 
             max_seconds: float = 10.0) -> float:
     """Median wall time of fn() in seconds: `warmup` untimed calls, then up to `repeat` timed ones
     (fewer when they would take longer than `max_seconds`, but at least 3)."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < repeat and (len(times) < 3 or time.perf_counter() - start < max_seconds):
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return time_interleaved({"fn": fn}, device, warmup=warmup, repeat=repeat, max_seconds=max_seconds)["fn"]
 
 
 def time_interleaved(fns: dict[str, Callable[[], object]], device: torch.device, *, warmup: int = 2,
