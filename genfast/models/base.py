@@ -25,6 +25,9 @@ class FeatureNet(nn.Module):
     style_layer_weights: dict[str, float] = {}
     #: short description of where the weights came from ("imagenet: <file>", "random")
     weights_source: str = "random"
+    #: the smallest image side for which the deepest default layer (stride 16 in VGG and
+    #: EfficientNet-Lite0) still has a pixel of its own: smaller images are refused
+    min_size: int = 16
 
     def __init__(self):
         super().__init__()
