@@ -104,11 +104,13 @@ def has_kernel(op: str, device_type: str) -> bool:
     return found
 
 
-def precompute(ops: tuple[str, ...]) -> None:
-    """Fill the kernel cache for the given ops on the device types genfast builds for."""
-    for op in ops:
-        for device_type in ("cpu", "cuda"):
-            has_kernel(op, device_type)
+def precompute(native: dict[str, tuple[str, ...]]) -> None:
+    """Fill the kernel cache for an ops module's registered ops (its NATIVE table: public function
+    -> registered ops) on the device types genfast builds for."""
+    for ops in native.values():
+        for op in ops:
+            for device_type in ("cpu", "cuda"):
+                has_kernel(op, device_type)
 
 
 def native_available(op: str | None = None, device: str | torch.device = "cpu") -> bool:

@@ -13,8 +13,8 @@ from torch import nn
 from genfast import io
 from genfast.reference.transformer_net import TransformerNet as PlainNet
 from genfast.style import MultiStyleNet, TransformerNet, load_stylizer, save_stylizer
-from genfast.style.fast import stylize_images
-from genfast.style.transformer_net import read_state_dict, space_to_depth_conv, upsample2_reflect_conv3x3
+from genfast.style.apply import stylize_images
+from genfast.style.networks import read_state_dict, space_to_depth_conv, upsample2_reflect_conv3x3
 
 
 # --- pytorch/examples fast_neural_style/neural_style/transformer_net.py, as written there ---------
@@ -362,7 +362,7 @@ def test_mixing_blends_styles(multi):
 
 
 def test_multi_style_equals_plain_net_with_that_style(multi):
-    from genfast.style.cli_fast import reference_twin
+    from genfast.style.export import reference_twin
 
     plain = reference_twin(multi, style_index=1)
     x = images(1, (20, 24), seed=12)
@@ -539,7 +539,7 @@ def test_stylize_model_cli_errors(tmp_path, capsys, genfast_net, multi):
 def test_export_onnx(tmp_path, genfast_net, multi):
     pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    from genfast.style.cli_fast import check_onnx, export_onnx
+    from genfast.style.export import check_onnx, export_onnx
 
     path = export_onnx(genfast_net, tmp_path / "net.onnx", size=(32, 32))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -15,8 +15,11 @@ import torch
 from genfast import io
 from genfast.models import feature_net
 from genfast.style import MultiStyleNet, TransformerNet, load_stylizer
-from genfast.style.train import (ImageFolderDataset, PerceptualLoss, ShardedStream, TrainingInterrupted,
-                                 find_images, train_stylizer)
+from genfast.data import ImageFolderDataset, find_images
+from genfast.style.losses import PerceptualLoss
+from genfast.style.train import train_stylizer
+from genfast.training import TrainingInterrupted
+from genfast.training.sampler import ShardedStream
 
 CONTENT = ["skimage:coffee", "skimage:chelsea", "skimage:rocket"]
 STYLE_A, STYLE_B, STYLE_C = "skimage:brick", "skimage:gravel", "skimage:grass"
@@ -140,7 +143,7 @@ def test_resume_after_kill_is_bit_identical(tmp_path, net):
     with pytest.raises(Killed):
         train_stylizer(CONTENT, STYLE_A, out=tmp_path / "b" / "m.safetensors", steps=4, callback=kill_at_3, **kw)
     assert not (tmp_path / "b" / "m.safetensors").exists()
-    ckpt = torch.load(tmp_path / "b" / "m.ckpt.pt", weights_only=False)
+    ckpt = torch.load(tmp_path / "b" / "m.ckpt.pt", weights_only=True)
     assert ckpt["step"] == 2 and set(ckpt) >= {"model", "optimizer", "rng", "config"}
     resumed = train_stylizer(CONTENT, STYLE_A, out=tmp_path / "b" / "m.safetensors", steps=4, **kw)
     assert resumed.start_step == 2 and [h["step"] for h in resumed.history] == [3, 4]
@@ -164,7 +167,7 @@ def test_ctrl_c_checkpoints_the_last_completed_step(tmp_path, net):
         train_stylizer(CONTENT, STYLE_A, out=tmp_path / "m.safetensors", steps=5, callback=interrupt, network=net,
                        **TINY)
     assert info.value.step == 2
-    assert torch.load(info.value.checkpoint, weights_only=False)["step"] == 2
+    assert torch.load(info.value.checkpoint, weights_only=True)["step"] == 2
 
 
 def test_multi_style_and_finetune_new_row_only(tmp_path, net):
@@ -178,7 +181,7 @@ def test_multi_style_and_finetune_new_row_only(tmp_path, net):
     before = {k: v.clone() for k, v in load_stylizer(out).state_dict().items()}
     tuned = train_stylizer(CONTENT, STYLE_C, out=tmp_path / "tuned.safetensors", steps=3, network=net, lr=1e-2,
                            finetune_from=out, **TINY)
-    assert tuned.new_styles == [2] and tuned.model.num_styles == 3
+    assert tuned.info["new_styles"] == [2] and tuned.model.num_styles == 3
     after = load_stylizer(tmp_path / "tuned.safetensors").state_dict()
     assert after.keys() == before.keys()
     changed_rows = 0
@@ -270,4 +273,4 @@ def test_ddp_two_gloo_processes(tmp_path):
     r1 = torch.load(tmp_path / "rank1.pt")
     assert _equal_state(r0, r1)
     assert _equal_state(load_stylizer(tmp_path / "ddp.safetensors").state_dict(), r0)
-    assert torch.load(tmp_path / "ddp.ckpt.pt", weights_only=False)["config"]["world_size"] == 2
+    assert torch.load(tmp_path / "ddp.ckpt.pt", weights_only=True)["config"]["world_size"] == 2

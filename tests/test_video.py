@@ -16,9 +16,10 @@ av = pytest.importorskip("av")
 
 from genfast.cli import main  # noqa: E402
 from genfast.style import TransformerNet, save_stylizer  # noqa: E402
-from genfast.style import video  # noqa: E402
-from genfast.style.video import (TemporalSmoother, VideoDecodeError, VideoInterrupted, flicker,  # noqa: E402
-                                 read_frames, stylize_video)
+from genfast.style import live, smoothing  # noqa: E402
+from genfast.style.metrics import flicker  # noqa: E402
+from genfast.style.smoothing import TemporalSmoother  # noqa: E402
+from genfast.style.video import VideoDecodeError, VideoInterrupted, read_frames, stylize_video  # noqa: E402
 
 from _shared import SHARED_DATA  # noqa: E402
 
@@ -186,9 +187,9 @@ def test_smoothing_does_not_ghost_moving_content():
 def test_smoothing_mask_holds_static_pixels_under_noise():
     prev = torch.full((3, 16, 16), 100.0)
     cur = prev + torch.randn(3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2
-    assert video.static_mask(prev, cur).min() > 0.7          # sensor-like noise still counts as static
+    assert smoothing.static_mask(prev, cur).min() > 0.7          # sensor-like noise still counts as static
     cur[:, 6:10, 6:10] = 250
-    m = video.static_mask(prev, cur)
+    m = smoothing.static_mask(prev, cur)
     assert m[6:10, 6:10].max() == 0 and m[0, 0] > 0.7
     assert m[6, 2] == 0                                      # dilated: next to the change is not held
 
@@ -210,8 +211,8 @@ def test_truncated_mp4_writes_decoded_frames_and_raises(tmp_path, net):
     r = e.value.report
     assert 0 < r.frames < 24 and r.decode_errors
     assert probe(out)["frames"] == r.frames                 # a valid file of the frames that decoded
-    # errors="report": the same, without raising
-    r2 = stylize_video(cut, tmp_path / "out2.mp4", net, progress=False, errors="report")
+    # allow_partial=True: the same, without raising
+    r2 = stylize_video(cut, tmp_path / "out2.mp4", net, progress=False, allow_partial=True)
     assert r2.frames == r.frames and r2.decode_errors
     # cut inside the first frames: a decoding error, nothing to write, no file left
     cut.write_bytes(data[: len(data) // 2])
@@ -295,8 +296,7 @@ def test_cli_multi_style_and_ctrl_c(tmp_path, clip, capsys, monkeypatch):
     assert main(["video", str(clip), str(out), "--model", str(model), "--mix", "1", "--quiet"]) == 2
     assert "--mix" in capsys.readouterr().err
     # Ctrl-C part way: exit 130, the frames done are in a valid file
-    from genfast.style import cli_video  # noqa: F401
-    monkeypatch.setattr("genfast.style.transformer_net.load_stylizer", lambda *a, **k: InterruptAfter(1))
+    monkeypatch.setattr("genfast.style.networks.load_stylizer", lambda *a, **k: InterruptAfter(1))
     rc = main(["video", str(clip), str(tmp_path / "c.mp4"), "--model", str(model), "--quiet", "--batch-size", "4"])
     assert rc == 130
     assert "interrupted after 4 frames" in capsys.readouterr().err
@@ -306,7 +306,7 @@ def test_cli_multi_style_and_ctrl_c(tmp_path, clip, capsys, monkeypatch):
 def test_live_without_opencv_names_the_package(monkeypatch, net, capsys, clip):
     monkeypatch.setitem(sys.modules, "cv2", None)
     with pytest.raises(ImportError, match="opencv-python"):
-        video.live(net, 0)
+        live.live(net, 0)
     assert main(["video", "0", "--live", "--model", str(save_stylizer(net, clip.parent / "m.pth"))]) == 2
     err = capsys.readouterr().err
     assert "--live" in err and "opencv-python" in err
@@ -314,7 +314,7 @@ def test_live_without_opencv_names_the_package(monkeypatch, net, capsys, clip):
 
 def test_live_on_a_file_when_opencv_is_installed(net, clip):
     pytest.importorskip("cv2")
-    result = video.live(net, str(clip), window=None, max_frames=3, size=None)
+    result = live.live(net, str(clip), window=None, max_frames=3, size=None)
     assert result["frames"] == 3
 
 

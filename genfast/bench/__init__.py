@@ -6,4 +6,16 @@ median of many runs, with device synchronisation around each run on CUDA.
 
 from genfast.bench.core import Case, Result, machine_mm_gflops, run_cases, time_fn
 
-__all__ = ["Case", "Result", "machine_mm_gflops", "run_cases", "time_fn"]
+#: `genfast bench --op NAME` -> the module in genfast/bench/ that defines its cases:
+#:   PRIMARY_OP (a registered op name), DEFAULT_SHAPES, QUICK_SHAPES,
+#:   cases(device, shapes, compile) -> list[Case], and optionally report(...) and SHAPE_SIZES
+BENCHES = {
+    "gram": "genfast.bench.gram",
+    "minibatch_stddev": "genfast.bench.minibatch_stddev",
+    "instance_norm": "genfast.bench.instance_norm",
+    "gatys": "genfast.bench.gatys",
+    "lstm_sample": "genfast.bench.lstm_sample",
+    "stylizer": "genfast.bench.stylizer",
+}
+
+__all__ = ["Case", "Result", "machine_mm_gflops", "run_cases", "time_fn", "BENCHES"]

@@ -4,7 +4,7 @@ pad copy before every convolution, nearest upsampling), same weights, under torc
 
 genfast's network runs channels_last on the CPU, the fused instance norm + ReLU, the two
 upsample + pad + 3x3 convolutions as 2x2 sub-pixel convolutions at the input resolution, and the
-9x9 32 -> 3 output convolution on a space-to-depth input (see genfast/style/transformer_net.py).
+9x9 32 -> 3 output convolution on a space-to-depth input (see genfast/style/networks.py).
 
 Shapes are (N, 3, H, W) image batches; frames/s = N / time per batch. GFLOP/s counts the reference
 network's multiply-adds (2 per MAC) for both, so it is an effective rate. The torch.compile column
@@ -17,7 +17,7 @@ import torch
 
 from genfast.bench.core import Case
 from genfast.reference.transformer_net import TransformerNet as PlainNet
-from genfast.style.transformer_net import TransformerNet
+from genfast.style.networks import TransformerNet
 
 PRIMARY_OP = "instance_norm"
 DEFAULT_SHAPES = [(1, 3, 256, 256), (4, 3, 256, 256), (1, 3, 512, 512), (4, 3, 512, 512)]

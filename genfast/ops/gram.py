@@ -194,8 +194,10 @@ def _target_grad(grad_loss, gram, target, reduction, weight):
     return g.to(target.dtype)
 
 
-OPS = ("gram_matrix", "gram_matrix_backward", "style_loss", "style_loss_backward")
+#: public function -> the registered native ops it runs (all must be built for it to be native)
+NATIVE = {"gram_matrix": ("gram_matrix", "gram_matrix_backward"),
+          "style_loss": ("style_loss", "style_loss_backward")}
 
 if _native.load_error() is None:
     _register()
-    _native.precompute(OPS)
+    _native.precompute(NATIVE)

@@ -208,8 +208,9 @@ def _register() -> None:
                                     setup_context=backward_setup)
 
 
-OPS = ("instance_norm", "instance_norm_backward")
+#: public function -> the registered native ops it runs (all must be built for it to be native)
+NATIVE = {"instance_norm": ("instance_norm", "instance_norm_backward")}
 
 if _native.load_error() is None:
     _register()
-    _native.precompute(OPS)
+    _native.precompute(NATIVE)

@@ -149,8 +149,9 @@ def _register() -> None:
         return torch.empty_like(x, memory_format=torch.contiguous_format)
 
 
-OPS = ("lstm_sample",)
+#: public function -> the registered native ops it runs
+NATIVE = {"lstm_sample": ("lstm_sample",)}
 
 if _native.load_error() is None:
     _register()
-    _native.precompute(OPS)
+    _native.precompute(NATIVE)

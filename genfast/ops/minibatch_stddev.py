@@ -70,8 +70,9 @@ def _register() -> None:
         return x.new_empty(x.shape).contiguous(memory_format=_layout(x))
 
 
-OPS = ("minibatch_stddev", "minibatch_stddev_backward")
+#: public function -> the registered native ops it runs (all must be built for it to be native)
+NATIVE = {"minibatch_stddev": ("minibatch_stddev", "minibatch_stddev_backward")}
 
 if _native.load_error() is None:
     _register()
-    _native.precompute(OPS)
+    _native.precompute(NATIVE)

@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 
 from genfast import io, ops
+from genfast.checks import ArgumentError, check_device, check_int, check_number
 from genfast.models import FeatureNet, feature_net
 from genfast.style import color, losses
-from genfast.style.checks import check_int, check_number
+from genfast.training.progress import progress_bar
 
 OPTIMIZERS = ("lbfgs", "adam")
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
@@ -285,7 +286,7 @@ def stylize(content, style, *, style_blend_weights: Sequence[float] | None = Non
     and every `save_every` iterations a snapshot `<stem>_<iteration>.png` beside it.
     """
     t0 = time.perf_counter()
-    device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = check_device(device)
     styles_in = list(style) if isinstance(style, (list, tuple)) else [style]
     if not styles_in:
         raise ValueError("style: expected at least one style image")
@@ -322,9 +323,14 @@ def stylize(content, style, *, style_blend_weights: Sequence[float] | None = Non
     if output is not None and Path(output).suffix.lower() not in io.IMAGE_SUFFIXES:
         raise ValueError(f"output: unknown image suffix in {str(output)!r}; expected one of "
                          f"{sorted(io.IMAGE_SUFFIXES)}")
+    if output is not None:
+        io.check_output(output, {"content": content, "style": styles_in,
+                                 "init": init if init not in ("content", "noise") else None})
 
     net = network if isinstance(network, FeatureNet) else feature_net(network, weights, pooling=pooling)
     net = net.to(device)
+    if size is not None:
+        check_int(size, "size", net.min_size)    # a smaller image has no pixels left at the deepest layers
     content_layers = net.check_layers(net.content_layers if content_layers is None else content_layers,
                                       "content_layers")
     style_layers = net.check_layers(net.style_layers if style_layers is None else style_layers, "style_layers")
@@ -348,16 +354,17 @@ def stylize(content, style, *, style_blend_weights: Sequence[float] | None = Non
     torch.manual_seed(seed)
 
     h_full, w_full = content_full.shape[-2:]
+    if min(h_full, w_full) < net.min_size:
+        raise ArgumentError("content", f"the image is {w_full}x{h_full}: {type(net).__name__} needs at least "
+                                       f"{net.min_size} pixels on each side (pass a larger size)")
     longest = max(h_full, w_full)
-    sizes = [max(32, round(longest / 2 ** (num_scales - 1 - i))) for i in range(num_scales)]
+    sizes = [max(net.min_size, round(longest / 2 ** (num_scales - 1 - i))) for i in range(num_scales)]
 
     objective = Objective(net, content_layers, style_layers, layer_weights, content_weight, style_weight,
                           tv_weight, loss, impl, tile=tile, halo=tile_halo)
     image = None
     history: list = []
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=iterations * len(sizes), desc="stylize", unit="it", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(iterations * len(sizes), desc="stylize", unit="it", enabled=progress)
     done = [0]
     out_path = Path(output) if output is not None else None
 

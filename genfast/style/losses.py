@@ -14,9 +14,16 @@ Content loss follows the same convention: "mse" and "frobenius" mean((F - P)^2),
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 
 from genfast import ops
+
+#: default loss weights of the feed-forward stylizers for the "mse" conventions (the ratio of
+#: pytorch/examples' fast_neural_style, 1e5 : 1e10, with its MSE content loss and Gram / (C H W))
+DEFAULT_STYLE_WEIGHT = 1e5
+DEFAULT_TV_WEIGHT = 10.0
 
 CONVENTIONS = ("mse", "gatys", "deeplearning_ai", "frobenius")
 
@@ -108,3 +115,50 @@ def content_scale(loss: str, channels: int, positions: int) -> float:
     if loss == "deeplearning_ai":
         return 1.0 / (4.0 * channels * positions)
     return 1.0 / (channels * positions)
+
+
+class PerceptualLoss:
+    """Johnson et al.'s training objective for a stylizer: for photos x in [0, 1] and the stylizer's
+    output y in [0, 255], J = content_weight * J_content(x, y/255) + style_weight * J_style(y/255, style)
+    + tv_weight * TV(y/255), with each style image's Gram matrices computed once. `style_ids` picks,
+    per sample, which of the style images (by position) each output is compared with."""
+
+    def __init__(self, net, style_images: Sequence[torch.Tensor], *, content_layers=None,
+                 style_layers=None, content_weight: float = 1.0, style_weight: float = DEFAULT_STYLE_WEIGHT,
+                 tv_weight: float = DEFAULT_TV_WEIGHT, loss: str = "mse", impl: str = "auto"):
+        self.net = net
+        self.content_layers = net.check_layers(net.content_layers if content_layers is None else content_layers,
+                                               "content_layers")
+        self.style_layers = net.check_layers(net.style_layers if style_layers is None else style_layers,
+                                             "style_layers")
+        self.layers = list(dict.fromkeys(self.content_layers + self.style_layers))
+        self.layer_weights = {k: net.style_layer_weights.get(k, 1.0) for k in self.style_layers}
+        self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
+        self.loss, self.impl = check_convention(loss), impl
+        self.targets: list[dict[str, torch.Tensor]] = []
+        with torch.no_grad():
+            for image in style_images:
+                feats = net(image, self.style_layers)
+                self.targets.append({k: target_gram(feats[k].float(), loss, impl=impl)[0]
+                                     for k in self.style_layers})
+
+    def _target(self, ids: Sequence[int], layer: str) -> torch.Tensor:
+        if all(i == ids[0] for i in ids):
+            return self.targets[ids[0]][layer]
+        return torch.stack([self.targets[i][layer] for i in ids])
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, style_ids: Sequence[int] | None = None):
+        """(total, {"content", "style", "tv"}) for photos x in [0, 1] and outputs y in [0, 255]."""
+        ids = list(style_ids) if style_ids is not None else [0] * x.shape[0]
+        y01 = y / 255
+        with torch.no_grad():
+            content_feats = self.net(x, self.content_layers)
+        feats = self.net(y01, self.layers)
+        zero = torch.zeros((), device=x.device)
+        c = sum((content_loss(feats[k].float(), content_feats[k].float(), self.loss)
+                 for k in self.content_layers), zero)
+        s = sum((style_loss(feats[k], self._target(ids, k), self.loss, weight=self.layer_weights[k],
+                                   impl=self.impl) for k in self.style_layers), zero)
+        t = tv_loss(y01.float()) if self.tv_weight else zero
+        total = self.content_weight * c + self.style_weight * s + self.tv_weight * t
+        return total, {"content": c, "style": s, "tv": t}

@@ -391,55 +391,57 @@ def clean_state_dict(state: dict) -> dict:
     return state
 
 
-def read_state_dict(path) -> dict:
-    """A stylizer state dict from a .pth / .pt file (torch.load, weights only) or a .safetensors
-    file. A genfast training checkpoint ({"model": state_dict, ...}) yields its model entry."""
+def read_state_dict(path, *, name: str = "model") -> dict:
+    """A stylizer state dict from a .pth / .pt file (read with weights_only=True: no code runs) or a
+    .safetensors file. A genfast training checkpoint yields its model's entry. Errors name `name`."""
+    from genfast import io
+    from genfast.checks import ArgumentError, named
+
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"stylizer checkpoint: no file at {str(path)!r}")
+        raise named(FileNotFoundError, name, f"no file at {str(path)!r} (expected a trained stylizer)")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-        state = load_file(str(path))
+        state, _ = io.load_safetensors(path, name=name)
     else:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001 - re-raised with the file named
-            raise ValueError(f"stylizer checkpoint {str(path)!r}: could not be read by torch.load ({e})") from e
-        if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = io.torch_load(path, name=name)
+        if isinstance(state, dict) and state.get("format") == "genfast-checkpoint":
+            state = state.get("model", {}).get("model")
+        elif isinstance(state, dict) and isinstance(state.get("model"), dict):
             state = state["model"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"stylizer checkpoint {str(path)!r}: expected a state dict of tensors")
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ArgumentError(name, f"{str(path)!r} is not a stylizer: expected a state dict of tensors")
     return clean_state_dict(state)
 
 
-def load_stylizer(path, *, device="cpu") -> nn.Module:
+def load_stylizer(path, *, device="cpu", name: str = "model") -> nn.Module:
     """A TransformerNet or MultiStyleNet with the weights in `path` (which one is read off the keys:
     conditional instance norms have `gamma`/`beta` tables), in eval mode on `device`."""
-    state = read_state_dict(path)
+    from genfast.checks import ArgumentError
+
+    state = read_state_dict(path, name=name)
     if "in1.gamma" in state:
         model: nn.Module = MultiStyleNet(int(state["in1.gamma"].shape[0]))
     elif "in1.weight" in state:
         model = TransformerNet()
     else:
-        raise ValueError(f"stylizer checkpoint {str(path)!r}: neither a TransformerNet (in1.weight) nor a "
-                         f"MultiStyleNet (in1.gamma) state dict; first keys: {list(state)[:5]}")
+        raise ArgumentError(name, f"{str(path)!r} is neither a TransformerNet (in1.weight) nor a MultiStyleNet "
+                                  f"(in1.gamma) state dict; first keys: {list(state)[:5]}")
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
-        raise ValueError(f"stylizer checkpoint {str(path)!r} does not match {type(model).__name__}: {e}") from None
+        raise ArgumentError(name, f"{str(path)!r} does not match {type(model).__name__}: "
+                                  f"{str(e).splitlines()[0]}") from None
     return model.to(device).eval()
 
 
 def save_stylizer(model: nn.Module, path) -> Path:
     """Write the model's state dict atomically: safetensors for a .safetensors path, else torch.save."""
-    from genfast.io import atomic_path, atomic_torch_save
+    from genfast.io import atomic_save_safetensors, atomic_torch_save
 
     path = Path(path)
     state = {k: v.detach().cpu().contiguous() for k, v in clean_state_dict(model.state_dict()).items()}
     if path.suffix == ".safetensors":
-        from safetensors.torch import save_file
-        with atomic_path(path) as tmp:
-            save_file(state, str(tmp))
+        atomic_save_safetensors(state, path)
     else:
         atomic_torch_save(state, path)
     return path

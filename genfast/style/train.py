@@ -5,14 +5,13 @@
 A TransformerNet (one style) or a MultiStyleNet (several) is trained with Adam so that, for a batch of
 photo crops x, the output y = net(x) matches x's features at the content layers of a frozen feature
 network and each style image's Gram matrices at its style layers (computed once), plus a total-variation
-term: J = content_weight * J_content + style_weight * J_style + tv_weight * TV(y).
+term: J = content_weight * J_content + style_weight * J_style + tv_weight * TV(y)
+(genfast.style.losses.PerceptualLoss).
 
-Data order is a pure function of (seed, sample position): the position p of a sample on a rank gives
-its epoch p // n, the epoch's permutation (seeded by seed and epoch), and its random crop (seeded by
-seed, epoch and image index). A resumed run therefore sees exactly the batches an uninterrupted run
-would, with nothing to restore but the step. Under torchrun (WORLD_SIZE > 1) every epoch's permutation
-is split across ranks as DistributedSampler does (padded by wrapping, rank r takes every world-th
-entry), the model is wrapped in DistributedDataParallel, and only rank 0 writes files or draws a bar.
+The data order is genfast.training.sampler.ShardedStream's: a pure function of (seed, sample
+position), so a resumed run sees exactly the batches an uninterrupted run would. Under torchrun
+(WORLD_SIZE > 1) the model is wrapped in DistributedDataParallel and only rank 0 writes files or
+draws a bar (genfast.training.distributed).
 
 Conventions: the stylizers take and return RGB in [0, 255]; the feature networks take RGB in [0, 1],
 so the output is divided by 255 before the loss network (and the TV term is on that [0, 1] image).
@@ -22,233 +21,25 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import random
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 
 from genfast import io
+from genfast.checks import ArgumentError, check_choice, check_int, check_number
+from genfast.data import ImageFolderDataset
 from genfast.models import FeatureNet, feature_net
 from genfast.style import losses
-from genfast.style.checks import check_int, check_number
-from genfast.style.transformer_net import MultiStyleNet, TransformerNet, load_stylizer, save_stylizer
+from genfast.style.losses import DEFAULT_STYLE_WEIGHT, DEFAULT_TV_WEIGHT, PerceptualLoss
+from genfast.style.networks import MultiStyleNet, TransformerNet, load_stylizer, save_stylizer
+from genfast.training import (Checkpoint, MetricsLog, TrainingInterrupted, TrainResult, checkpoint, deferred_interrupt,
+                              distributed, metrics, progress_bar, postfix)
+from genfast.training.sampler import ShardedStream
 
-#: default loss weights for the "mse" conventions of genfast.style.losses (the ratio of pytorch/examples'
-#: fast_neural_style, 1e5 : 1e10, with its MSE content loss and Gram / (C H W))
-DEFAULT_STYLE_WEIGHT = 1e5
-DEFAULT_TV_WEIGHT = 10.0
-CHECKPOINT_VERSION = 1
-
-
-# -------------------------------------------------------------------------------------------------
-# Data
-
-def _is_image_file(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in io.IMAGE_SUFFIXES and not path.name.startswith(".")
-
-
-def find_images(source, *, name: str = "content") -> list:
-    """Image specs from a folder (searched recursively), a file, a skimage:NAME spec, or a list of those."""
-    items = [source] if isinstance(source, (str, Path)) else list(source)
-    if not items:
-        raise ValueError(f"{name}: expected a folder of images or a list of images, got an empty list")
-    found: list = []
-    for item in items:
-        if isinstance(item, str) and item.startswith("skimage:"):
-            io.check_sample(item[len("skimage:"):], name=name)
-            found.append(item)
-            continue
-        if not isinstance(item, (str, Path)):
-            raise TypeError(f"{name}: expected paths or skimage:NAME specs, got {type(item).__name__}")
-        path = Path(item)
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if _is_image_file(p))
-            if not files:
-                raise ValueError(f"{name}: no image files ({', '.join(sorted(io.IMAGE_SUFFIXES))}) under the "
-                                 f"folder {str(path)!r}")
-            found.extend(str(p) for p in files)
-        elif path.is_file():
-            found.append(str(path))
-        else:
-            raise FileNotFoundError(f"{name}: no such file or folder: {str(path)!r}")
-    return found
-
-
-class ImageFolderDataset:
-    """Random crops of `image_size` from a folder (recursive) or list of images of any size.
-
-    Each image's shorter side is resized to image_size * s, s drawn from `scale` (default 1 to 1.25),
-    then an image_size x image_size crop is taken at a random place. `dataset[i, generator]` is item i
-    with its randomness from `generator`; items are (3, H, W) float RGB in [0, 1]. Decoded images are
-    kept in a small cache (as uint8) so small datasets are not decoded again every epoch.
-    """
-
-    def __init__(self, source, image_size: int = 256, *, scale: tuple[float, float] = (1.0, 1.25),
-                 cache: int = 32, name: str = "content"):
-        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16:
-            raise ValueError(f"image_size: expected an integer of at least 16 pixels, got {image_size!r}")
-        if not (len(scale) == 2 and 1.0 <= scale[0] <= scale[1]):
-            raise ValueError(f"scale: expected (low, high) with 1 <= low <= high, got {scale!r}")
-        self.files = find_images(source, name=name)
-        self.image_size, self.scale, self.name = image_size, (float(scale[0]), float(scale[1])), name
-        self._cache: OrderedDict = OrderedDict()
-        self._cache_size = cache
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def _decoded(self, index: int) -> torch.Tensor:
-        if index in self._cache:
-            self._cache.move_to_end(index)
-            return self._cache[index]
-        image = io.load_image(self.files[index], name=self.name)[0]
-        image = image.mul(255).round_().to(torch.uint8)
-        if self._cache_size:
-            self._cache[index] = image
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return image
-
-    def get(self, index: int, generator: torch.Generator) -> torch.Tensor:
-        image = self._decoded(index).float().div_(255.0)[None]
-        h, w = image.shape[-2:]
-        lo, hi = self.scale
-        s = lo + (hi - lo) * torch.rand((), generator=generator).item()
-        short = max(self.image_size, round(self.image_size * s))
-        k = short / min(h, w)
-        size = (max(self.image_size, round(h * k)), max(self.image_size, round(w * k)))
-        image = io.resize(image, size)
-        top = int(torch.randint(0, size[0] - self.image_size + 1, (), generator=generator))
-        left = int(torch.randint(0, size[1] - self.image_size + 1, (), generator=generator))
-        return image[0, :, top:top + self.image_size, left:left + self.image_size].contiguous()
-
-
-class ShardedStream:
-    """The infinite, resumable sample order of one rank (see the module docstring)."""
-
-    def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1):
-        self.n, self.seed, self.rank, self.world = n, seed, rank, world
-        self.per_rank = math.ceil(n / world)
-        self._perm_epoch, self._perm = None, None
-
-    def _shard(self, epoch: int) -> list[int]:
-        if self._perm_epoch != epoch:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            perm = torch.randperm(self.n, generator=g).tolist()
-            total = self.per_rank * self.world
-            perm = (perm * math.ceil(total / self.n))[:total]
-            self._perm, self._perm_epoch = perm[self.rank::self.world], epoch
-        return self._perm
-
-    def item(self, position: int) -> tuple[int, int]:
-        """(epoch, image index) of this rank's sample number `position`."""
-        epoch, i = divmod(position, self.per_rank)
-        return epoch, self._shard(epoch)[i]
-
-    def crop_generator(self, epoch: int, index: int) -> torch.Generator:
-        return torch.Generator().manual_seed((self.seed * 7_919 + epoch) * 1_000_003 + index)
-
-
-class PerceptualLoss:
-    """Johnson et al.'s training objective for a stylizer: for photos x in [0, 1] and the stylizer's
-    output y in [0, 255], J = content_weight * J_content(x, y/255) + style_weight * J_style(y/255, style)
-    + tv_weight * TV(y/255), with each style image's Gram matrices computed once. `style_ids` picks,
-    per sample, which of the style images (by position) each output is compared with."""
-
-    def __init__(self, net: FeatureNet, style_images: Sequence[torch.Tensor], *, content_layers=None,
-                 style_layers=None, content_weight: float = 1.0, style_weight: float = DEFAULT_STYLE_WEIGHT,
-                 tv_weight: float = DEFAULT_TV_WEIGHT, loss: str = "mse", impl: str = "auto"):
-        self.net = net
-        self.content_layers = net.check_layers(net.content_layers if content_layers is None else content_layers,
-                                               "content_layers")
-        self.style_layers = net.check_layers(net.style_layers if style_layers is None else style_layers,
-                                             "style_layers")
-        self.layers = list(dict.fromkeys(self.content_layers + self.style_layers))
-        self.layer_weights = {k: net.style_layer_weights.get(k, 1.0) for k in self.style_layers}
-        self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
-        self.loss, self.impl = losses.check_convention(loss), impl
-        self.targets: list[dict[str, torch.Tensor]] = []
-        with torch.no_grad():
-            for image in style_images:
-                feats = net(image, self.style_layers)
-                self.targets.append({k: losses.target_gram(feats[k].float(), loss, impl=impl)[0]
-                                     for k in self.style_layers})
-
-    def _target(self, ids: Sequence[int], layer: str) -> torch.Tensor:
-        if all(i == ids[0] for i in ids):
-            return self.targets[ids[0]][layer]
-        return torch.stack([self.targets[i][layer] for i in ids])
-
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, style_ids: Sequence[int] | None = None):
-        """(total, {"content", "style", "tv"}) for photos x in [0, 1] and outputs y in [0, 255]."""
-        ids = list(style_ids) if style_ids is not None else [0] * x.shape[0]
-        y01 = y / 255
-        with torch.no_grad():
-            content_feats = self.net(x, self.content_layers)
-        feats = self.net(y01, self.layers)
-        zero = torch.zeros((), device=x.device)
-        c = sum((losses.content_loss(feats[k].float(), content_feats[k].float(), self.loss)
-                 for k in self.content_layers), zero)
-        s = sum((losses.style_loss(feats[k], self._target(ids, k), self.loss, weight=self.layer_weights[k],
-                                   impl=self.impl) for k in self.style_layers), zero)
-        t = losses.tv_loss(y01.float()) if self.tv_weight else zero
-        total = self.content_weight * c + self.style_weight * s + self.tv_weight * t
-        return total, {"content": c, "style": s, "tv": t}
-
-
-# -------------------------------------------------------------------------------------------------
-# Training
-
-@dataclass
-class TrainResult:
-    model: torch.nn.Module               # the trained stylizer (unwrapped from DDP), on the training device
-    output: Path | None
-    checkpoint: Path | None
-    steps: int                           # the step training ended at
-    start_step: int                      # the step it resumed from (0 for a fresh run)
-    seconds: float
-    history: list = field(default_factory=list)   # per step of this run: {"step", "content", "style", "tv", "total"}
-    network: str = ""
-    new_styles: list = field(default_factory=list)  # fine-tuning: the indices of the styles added
-
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C during train_stylizer: the state after the last completed step was checkpointed first."""
-
-    def __init__(self, checkpoint, step: int):
-        where = f"; checkpoint at step {step} in {checkpoint}" if checkpoint is not None else ""
-        super().__init__(f"interrupted at step {step}{where}")
-        self.checkpoint, self.step = checkpoint, step
-
-
-def _dist_env() -> tuple[int, int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def default_checkpoint(out: Path) -> Path:
-    return out.with_name(out.stem + ".ckpt.pt")
-
-
-def _rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+CHECKPOINT_VERSION = 2     # 2: the genfast.training checkpoint (weights_only-readable RNG states)
+STYLE_SAMPLING = ("cycle", "per_sample")
 
 
 def _mask_rows_hook(rows: list[int]):
@@ -269,6 +60,7 @@ def train_stylizer(content, styles, *, out, steps: int | None = None, epochs: fl
                    sample_every: int = 0, sample_image=None, sample_dir=None, checkpoint=None,
                    checkpoint_every: int = 500, resume: bool = True, amp: bool = False, seed: int = 0,
                    device=None, progress: bool = True, finetune_from=None, impl: str = "auto",
+                   log_every: int = 10, log_dir=None,
                    callback: Callable[[int, dict], None] | None = None) -> TrainResult:
     """Train a feed-forward stylizer on `content` photos for `styles` and write it to `out` (safetensors).
 
@@ -287,15 +79,17 @@ def train_stylizer(content, styles, *, out, steps: int | None = None, epochs: fl
         content image; longest side 2 * image_size) into sample_dir (default `<stem>_samples/` beside `out`),
         written as input | output (| output of each further style).
     amp: autocast in float16 with a GradScaler on CUDA, bfloat16 on CPU.
+    log_every / log_dir: the losses every N steps to `<stem>.metrics.jsonl` beside `out` (and to
+        TensorBoard in log_dir).
     callback(step, losses): called after every step (on every rank).
     Under torchrun (WORLD_SIZE > 1) this trains data-parallel; `batch_size` is per process.
     """
     t0 = time.perf_counter()
     out = Path(out)
     if out.suffix not in (".safetensors", ".pth", ".pt"):
-        raise ValueError(f"out: expected a .safetensors (or .pth/.pt) path, got {str(out)!r}")
+        raise ArgumentError("out", f"expected a .safetensors (or .pth/.pt) path, got {str(out)!r}")
     if (steps is None) == (epochs is None):
-        raise ValueError("steps/epochs: give exactly one of them")
+        raise ArgumentError("steps", "steps/epochs: give exactly one of them")
     if steps is not None:
         check_int(steps, "steps", 1)
     else:
@@ -309,10 +103,10 @@ def train_stylizer(content, styles, *, out, steps: int | None = None, epochs: fl
     style_weight = check_number(style_weight, "style_weight")
     tv_weight = check_number(tv_weight, "tv_weight")
     losses.check_convention(loss)
-    if style_sampling not in ("cycle", "per_sample"):
-        raise ValueError(f"style_sampling: expected 'cycle' or 'per_sample', got {style_sampling!r}")
+    check_choice(style_sampling, "style_sampling", STYLE_SAMPLING)
     check_int(sample_every, "sample_every", 0)
     check_int(checkpoint_every, "checkpoint_every", 0)
+    check_int(log_every, "log_every", 1)
     check_int(seed, "seed", 0)
     style_specs = [styles] if isinstance(styles, (str, Path)) else list(styles)
     if not style_specs:
@@ -323,33 +117,24 @@ def train_stylizer(content, styles, *, out, steps: int | None = None, epochs: fl
             raise FileNotFoundError(f"styles: no such image file: {s!r}")
     if finetune_from is not None and not Path(finetune_from).is_file():
         raise FileNotFoundError(f"finetune_from: no such file: {str(finetune_from)!r}")
+    ckpt_path = Path(checkpoint) if checkpoint is not None else checkpoint_path(out)
+    log_path = metrics.default_path(out)
 
     # -- processes and device ----------------------------------------------------------------------
-    rank, world, local_rank = _dist_env()
-    distributed = world > 1
-    if device is None:
-        device = f"cuda:{local_rank}" if torch.cuda.is_available() and distributed else (
-            "cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and distributed and device.index is None:
-        device = torch.device("cuda", local_rank)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    own_group = False
-    if distributed:
-        import torch.distributed as dist
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-            own_group = True
-        rank, world = dist.get_rank(), dist.get_world_size()
-    main = rank == 0
+    dist = distributed.setup(device)
+    device, main = dist.device, dist.main
 
-    # -- data, loss network, targets ---------------------------------------------------------------
+    # -- data: the files are known now, so no output may be one of them -----------------------------
     dataset = ImageFolderDataset(content, image_size)
-    stream = ShardedStream(len(dataset), seed, rank, world)
+    inputs = {"content": dataset.files, "style": style_specs, "finetune_from": finetune_from,
+              "sample_image": sample_image}
+    io.check_output(out, {**inputs, "checkpoint": ckpt_path}, name="out")
+    io.check_output(ckpt_path, inputs, name="checkpoint")
+    stream = ShardedStream(len(dataset), seed, dist.rank, dist.world)
     if steps is None:
         steps = max(1, math.ceil(epochs * stream.per_rank / batch_size))
 
+    # -- loss network, targets ---------------------------------------------------------------------
     net = network if isinstance(network, FeatureNet) else feature_net(network, weights)
     net = net.to(device).eval().requires_grad_(False)
     style_size = style_size or 2 * image_size
@@ -363,7 +148,7 @@ def train_stylizer(content, styles, *, out, steps: int | None = None, epochs: fl
     torch.manual_seed(seed)
     new_styles: list[int] = []
     if finetune_from is not None:
-        model = load_stylizer(finetune_from, device="cpu").train()
+        model = load_stylizer(finetune_from, device="cpu", name="finetune_from").train()
         if not isinstance(model, MultiStyleNet):
             raise ValueError(f"finetune_from: {str(finetune_from)!r} is a {type(model).__name__}; fine-tuning "
                              f"a new style needs a MultiStyleNet (trained with several styles)")
@@ -391,40 +176,23 @@ def train_stylizer(content, styles, *, out, steps: int | None = None, epochs: fl
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
     amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
 
-    config = {"version": CHECKPOINT_VERSION, "content": dataset.files, "styles": style_specs,
+    config = {"content": dataset.files, "styles": style_specs,
               "model": type(model).__name__, "num_styles": getattr(model, "num_styles", 1),
               "style_ids": style_ids, "finetune_from": str(finetune_from) if finetune_from else None,
               "batch_size": batch_size, "image_size": image_size, "style_size": style_size, "lr": lr,
               "content_weight": content_weight, "style_weight": style_weight, "tv_weight": tv_weight,
               "network": type(net).__name__, "content_layers": content_layers, "style_layers": style_layers,
-              "loss": loss, "style_sampling": style_sampling, "amp": bool(amp), "seed": seed, "world_size": world}
-    ckpt_path = Path(checkpoint) if checkpoint is not None else default_checkpoint(out)
-    start = 0
-    if resume and ckpt_path.is_file():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        old = state.get("config", {})
-        changed = [k for k in config if old.get(k) != config[k]]
-        if changed:
-            raise ValueError(f"checkpoint: {str(ckpt_path)!r} was written by a different configuration "
-                             f"({', '.join(f'{k}: {old.get(k)!r} -> {config[k]!r}' for k in changed[:4])}); "
-                             f"pass resume=False (--no-resume) to start over, or another checkpoint path")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if use_scaler and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"])
-        start = int(state["step"])
+              "loss": loss, "style_sampling": style_sampling, "amp": bool(amp), "seed": seed,
+              "world_size": dist.world}
+    ckpt = Checkpoint(ckpt_path, kind="stylizer", config=config, version=CHECKPOINT_VERSION, enabled=main)
+    state = ckpt.resume(models={"model": model}, optimizers={"optimizer": optimizer},
+                        scaler=scaler if use_scaler else None) if resume else None
+    start = int(state["step"]) if state else 0
+    train_model = dist.wrap(model)
 
-    train_model: torch.nn.Module = model
-    if distributed:
-        from torch.nn.parallel import DistributedDataParallel
-        train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-
-    def save_checkpoint(step: int) -> None:
-        if main:
-            io.atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                  "scaler": scaler.state_dict() if use_scaler else None, "step": step,
-                                  "rng": _rng_state(), "config": config}, ckpt_path)
+    def save_checkpoint(step: int):
+        return ckpt.save(step, models={"model": model}, optimizers={"optimizer": optimizer},
+                         scaler=scaler if use_scaler else None)
 
     sample_src = None
     if sample_every and main:
@@ -452,18 +220,15 @@ def train_stylizer(content, styles, *, out, steps: int | None = None, epochs: fl
         for j in range(batch_size):
             position = step * batch_size + j
             epoch, index = stream.item(position)
-            crops.append(dataset.get(index, stream.crop_generator(epoch, index)))
-            k = step if style_sampling == "cycle" else step * batch_size * world + rank * batch_size + j
+            crops.append(dataset.get(index, stream.item_generator(epoch, index)))
+            k = step if style_sampling == "cycle" else step * batch_size * dist.world + dist.rank * batch_size + j
             ids.append(k % len(style_ids) if multi else 0)
         return torch.stack(crops).to(device), ids
 
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=steps, initial=min(start, steps), desc="train-stylizer", unit="step",
-               disable=not (progress and main), dynamic_ncols=True)
+    bar = progress_bar(steps, initial=min(start, steps), desc="train-stylizer", enabled=progress and main)
+    log = MetricsLog(log_path, log_dir=log_dir, start_step=start, enabled=main)
     history: list = []
     step = start
-    updating = False
     try:
         while step < steps:
             x, ids = batch_for(step)
@@ -482,17 +247,17 @@ def train_stylizer(content, styles, *, out, steps: int | None = None, epochs: fl
                                          f"tv {t_loss.item():.4g}); lower lr or the weights")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(total).backward()
-            updating = True
-            scaler.step(optimizer)
-            scaler.update()
-            updating = False
-            step += 1
+            with deferred_interrupt():       # the update and the step count change together
+                scaler.step(optimizer)
+                scaler.update()
+                step += 1
             parts = {"step": step, "content": c_loss.item(), "style": s_loss.item(), "tv": t_loss.item(),
                      "total": total.item()}
             history.append(parts)
             bar.update(1)
-            bar.set_postfix(content=f"{parts['content']:.3g}", style=f"{parts['style']:.3g}",
-                            tv=f"{parts['tv']:.3g}", refresh=False)
+            postfix(bar, {"content": parts["content"], "style": parts["style"], "tv": parts["tv"]})
+            if step % log_every == 0 or step == steps:
+                log.log(step, **{k: v for k, v in parts.items() if k != "step"})
             if sample_src is not None and step % sample_every == 0:
                 write_sample(step)
             if checkpoint_every and step % checkpoint_every == 0 and step < steps:
@@ -501,25 +266,23 @@ def train_stylizer(content, styles, *, out, steps: int | None = None, epochs: fl
                 callback(step, parts)
     except KeyboardInterrupt:
         bar.close()
-        # an interrupt inside the optimizer update may leave the weights half-updated: keep the last
-        # periodic checkpoint then; otherwise the weights are those after `step` completed steps
-        if not updating:
-            save_checkpoint(step)
-            raise TrainingInterrupted(ckpt_path if main else None, step) from None
-        raise TrainingInterrupted(ckpt_path if main and ckpt_path.is_file() else None, step) from None
+        raise TrainingInterrupted(save_checkpoint(step), step) from None   # weights are "after step N"
     finally:
         bar.close()
+        log.close()
         for h in hooks:
             h.remove()
 
     save_checkpoint(step)
     if main:
         save_stylizer(model, out)
-    if distributed:
-        import torch.distributed as dist
-        dist.barrier()
-        if own_group:
-            dist.destroy_process_group()
+    dist.close()
     return TrainResult(model=model.eval(), output=out if main else None, checkpoint=ckpt_path if main else None,
                        steps=step, start_step=start, seconds=time.perf_counter() - t0, history=history,
-                       network=f"{type(net).__name__} ({net.weights_source})", new_styles=new_styles)
+                       metrics=log_path if main else None,
+                       info={"network": f"{type(net).__name__} ({net.weights_source})", "new_styles": new_styles})
+
+
+def checkpoint_path(out) -> Path:
+    """The default checkpoint of a run writing `out`: `<stem>.ckpt.pt` beside it."""
+    return checkpoint.default_path(out)

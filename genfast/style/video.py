@@ -1,6 +1,6 @@
-"""Real-time video stylization with a feed-forward stylizer: `stylize_video` (file to file), `live`
-(a camera, through OpenCV), the flow-free temporal smoothing they share, and `flicker`, the measure
-the smoothing is judged by.
+"""Stylizing a video file with a feed-forward stylizer: `stylize_video` (file to file). The camera is
+genfast.style.live, the temporal smoothing genfast.style.smoothing, the flicker measure
+genfast.style.metrics; frames go through genfast.style.apply.FrameStylizer.
 
 Decoding and encoding go through PyAV (its wheel bundles FFmpeg): frames are decoded, stylized a
 batch at a time under `torch.inference_mode`, and encoded as H.264 (libx264, yuv420p) with the input's
@@ -24,224 +24,20 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-__all__ = ["stylize_video", "VideoReport", "VideoDecodeError", "VideoInterrupted", "TemporalSmoother",
-           "static_mask", "flicker", "read_frames", "live"]
+from genfast.checks import ArgumentError, check_int, check_optional_int, named
+from genfast.style.apply import FrameStylizer, resolve_model
+from genfast.style.smoothing import TemporalSmoother
+from genfast.training.progress import progress_bar
 
-
-# ---------------------------------------------------------------------------------------------------
-# the measure
+__all__ = ["stylize_video", "VideoReport", "VideoDecodeError", "VideoInterrupted", "VideoEncodeError", "read_frames", "scaled_size"]
 
 
-def flicker(frames) -> float:
-    """Mean absolute difference between consecutive frames, in the frames' own units (0-255 for
-    uint8), averaged over pixels, channels and the T-1 pairs: the flicker measure of issue 7.
-
-    `frames`: an array/tensor (T, ...) or an iterable of equally-shaped frames (uint8 or float);
-    iterables are consumed one frame at a time, so a whole clip never has to be in memory.
-    Fewer than two frames give 0.0.
-    """
-    total, pairs, prev = 0.0, 0, None
-    for f in frames:
-        f = torch.as_tensor(np.asarray(f) if not isinstance(f, torch.Tensor) else f).to(torch.float64)
-        if prev is not None:
-            if f.shape != prev.shape:
-                raise ValueError(f"flicker: frames must all have the same shape, got {tuple(prev.shape)} "
-                                 f"then {tuple(f.shape)}")
-            total += (f - prev).abs().mean().item()
-            pairs += 1
-        prev = f
-    return total / pairs if pairs else 0.0
-
-
-# ---------------------------------------------------------------------------------------------------
-# temporal smoothing
-
-
-def static_mask(prev: torch.Tensor, cur: torch.Tensor, threshold: float = 20.0, radius: int = 4) -> torch.Tensor:
-    """Per-pixel weight in [0, 1]: 1 where the input did not change between `prev` and `cur`
-    ((3, H, W), 0-255), falling linearly to 0 where it changed by `threshold` or more.
-
-    The change is the channel mean of |cur - prev|, box-blurred 3x3 (so sensor and compression noise
-    of a static camera does not count as motion), then dilated by a (2 radius + 1)^2 max filter: a
-    stylizer's output pixel depends on a neighbourhood of input pixels, so the output next to a moving
-    edge changes too and must not be held either.
-    """
-    d = (cur - prev).abs().mean(0, keepdim=True)[None]
-    d = F.avg_pool2d(d, 3, stride=1, padding=1, count_include_pad=False)
-    if radius > 0:
-        d = F.max_pool2d(d, 2 * radius + 1, stride=1, padding=radius)
-    return (1.0 - d[0, 0] / threshold).clamp_(0.0, 1.0)
-
-
-class TemporalSmoother:
-    """Flow-free temporal consistency for a static camera.
-
-    Feed-forward stylizers see each frame alone, so tiny input changes (sensor noise, compression)
-    move the stylized strokes and the output flickers. Ruder et al. (2016, "Artistic style transfer
-    for videos") fix this with a temporal loss: each output frame should equal the previous output
-    warped by the optical flow, except where the flow is unreliable (occlusions, motion boundaries).
-    Here the camera is assumed static, so the flow is zero and no warp is needed; the "reliable"
-    mask becomes "the input pixel did not change" (`static_mask`), and the loss is replaced by its
-    cheapest minimiser, a blend with the previous *output*:
-
-        out_t = raw_t + smoothing * mask_t * (out_{t-1} - raw_t)
-
-    Static regions become an exponential moving average of the stylized frames (flicker falls by
-    about (1 - smoothing) / sqrt(1 - smoothing^2) for independent noise); where the input changed the
-    mask is 0 and the output is the fresh stylized frame exactly, so moving content does not ghost.
-    A moving camera makes every pixel "changed": the smoother then does nothing, it never smears.
-
-    What it cannot remove: slow drift. Instance norm is computed over the whole frame, so people
-    walking through a static scene shift every channel's statistics and with them the stylized
-    background a little each frame; an average damps fast jitter but passes a steady drift through.
-    On a trained stylizer and the static-camera test clip (vtest.avi, 60 frames at 384x288) the
-    background's flicker fell only from 1.12 to 0.94 at smoothing 0.7, while independent per-frame
-    noise falls about 4x (tests/test_video.py).
-    """
-
-    def __init__(self, smoothing: float = 0.0, *, threshold: float = 20.0, radius: int = 4):
-        if not (isinstance(smoothing, (int, float)) and 0.0 <= smoothing < 1.0):
-            raise ValueError(f"smoothing must be a number in [0, 1), got {smoothing!r}")
-        if not threshold > 0:
-            raise ValueError(f"threshold must be positive, got {threshold!r}")
-        self.smoothing, self.threshold, self.radius = float(smoothing), float(threshold), int(radius)
-        self.reset()
-
-    def reset(self) -> None:
-        self.prev_in: torch.Tensor | None = None
-        self.prev_out: torch.Tensor | None = None
-
-    def __call__(self, inputs: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
-        """inputs, outputs: (N, 3, H, W) consecutive frames (0-255); returns the smoothed outputs."""
-        if self.smoothing == 0.0:
-            return outputs
-        result = torch.empty_like(outputs)
-        for i in range(outputs.shape[0]):
-            x, y = inputs[i], outputs[i]
-            if self.prev_in is not None and self.prev_in.shape == x.shape:
-                weight = static_mask(self.prev_in, x, self.threshold, self.radius).mul_(self.smoothing)
-                y = y + weight * (self.prev_out - y)
-            result[i] = y
-            self.prev_in, self.prev_out = x, result[i]
-        return result
-
-
-# ---------------------------------------------------------------------------------------------------
-# the frame stylizer shared by files and the camera
-
-
-def _pad_to_multiple(x: torch.Tensor, m: int = 4) -> torch.Tensor:
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % m, (-w) % m
-    return F.pad(x, (0, pw, 0, ph), mode="reflect") if ph or pw else x
-
-
-def _style_argument(model, style):
-    from genfast.style.transformer_net import MultiStyleNet
-
-    if not isinstance(model, MultiStyleNet):
-        if style is not None:
-            raise ValueError(f"style: only a multi-style model takes a style; this is a {type(model).__name__}")
-        return None
-    if style is None:
-        raise ValueError(f"style: the model is a MultiStyleNet with {model.num_styles} styles; "
-                         "give a style index or mixing weights")
-    if isinstance(style, bool):
-        raise TypeError(f"style: expected an int index or mixing weights, got {style!r}")
-    if isinstance(style, int):
-        if not 0 <= style < model.num_styles:
-            raise ValueError(f"style: index must be in [0, {model.num_styles}), got {style}")
-        return style
-    w = torch.as_tensor(style, dtype=torch.float32).flatten()
-    if w.numel() != model.num_styles:
-        raise ValueError(f"style: expected {model.num_styles} mixing weights, got {w.numel()}")
-    if (w < 0).any() or w.sum() <= 0:
-        raise ValueError(f"style: mixing weights must be non-negative with a positive sum, got {w.tolist()}")
-    return w / w.sum()
-
-
-class _FrameStylizer:
-    """uint8 RGB frames (H, W, 3) in, stylized uint8 frames out, in order, with the smoothing state
-    and the flicker sums carried across batches."""
-
-    def __init__(self, model, style, device, smoothing: float, track: bool = True):
-        self.model, self.device, self.track = model, device, track
-        self.style = _style_argument(model, style)
-        if isinstance(self.style, torch.Tensor):
-            self.style = self.style.to(device)
-        self.smoother = TemporalSmoother(smoothing)
-        self.seconds = 0.0
-        self.frames = 0
-        self._prev = {}          # name -> last frame (float) for the running flicker sums
-        self._sums = {}
-
-    def _track(self, name: str, frames: torch.Tensor) -> None:
-        prev = self._prev.get(name)
-        total, pairs = self._sums.get(name, (0.0, 0))
-        for f in frames:
-            if prev is not None and prev.shape == f.shape:
-                total += (f - prev).abs().mean().item()
-                pairs += 1
-            prev = f
-        self._prev[name], self._sums[name] = prev, (total, pairs)
-
-    def flicker(self, name: str) -> float | None:
-        total, pairs = self._sums.get(name, (0.0, 0))
-        return total / pairs if pairs else None
-
-    def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        t0 = time.perf_counter()
-        with torch.inference_mode():
-            x = torch.from_numpy(np.stack(frames)).to(self.device).permute(0, 3, 1, 2).float()
-            h, w = x.shape[-2:]
-            xp = _pad_to_multiple(x)
-            y = self.model(xp) if self.style is None else self.model(xp, self.style)
-            y = y[..., :h, :w].clamp(0, 255)
-            smooth = self.smoother(x, y)
-            raw_q = y.round()
-            out_q = raw_q if smooth is y else smooth.round()
-            if self.track:  # the flicker sums (three whole-frame reductions per frame)
-                self._track("input", x)
-                self._track("raw", raw_q)
-                if self.smoother.smoothing:
-                    self._track("smoothed", out_q)
-            out = out_q.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        self.seconds += time.perf_counter() - t0
-        self.frames += len(frames)
-        return [np.ascontiguousarray(o) for o in out]
-
-
-def _resolve_model(model, device):
-    from torch import nn
-
-    from genfast.style.fast import _model_device
-    from genfast.style.transformer_net import load_stylizer
-
-    if device is None:
-        if isinstance(model, nn.Module):
-            device = _model_device(model)
-        else:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: cuda asked for, but no CUDA device is available")
-    if isinstance(model, (str, os.PathLike)):
-        model = load_stylizer(model, device=device)
-    elif isinstance(model, nn.Module):
-        model = model.to(device).eval()
-    elif not callable(model):
-        raise TypeError(f"model: expected a stylizer module or a checkpoint path, got {type(model).__name__}")
-    return model, device
-
-
-def _scaled_size(w: int, h: int, size: int | None) -> tuple[int, int]:
+def scaled_size(w: int, h: int, size: int | None) -> tuple[int, int]:
+    """The (width, height) of a w x h frame whose longest side becomes `size` (None: unchanged)."""
     if size is None:
         return w, h
-    if isinstance(size, bool) or not isinstance(size, int) or size < 8:
-        raise ValueError(f"size: expected the longest side in pixels (an int >= 8), got {size!r}")
+    check_int(size, "size", 8)
     s = size / max(w, h)
     return max(8, round(w * s)), max(8, round(h * s))
 
@@ -295,11 +91,19 @@ class VideoDecodeError(RuntimeError):
         self.report = report
 
 
+class VideoEncodeError(OSError):
+    """The encoder or the output container failed (a full disk, an unwritable folder, a codec the
+    container refuses); the temporary output was removed."""
+
+
 class VideoInterrupted(KeyboardInterrupt):
     """Ctrl-C during stylize_video: the frames done so far were written as a valid video first."""
 
     def __init__(self, report: VideoReport):
-        super().__init__(f"interrupted after {report.frames} frames; wrote them to {report.output}")
+        if report.output:
+            super().__init__(f"interrupted after {report.frames} frames; wrote them to {report.output}")
+        else:
+            super().__init__("interrupted before the first frame was stylized; nothing was written")
         self.report = report
 
 
@@ -354,7 +158,7 @@ OUTPUT_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".avi", ".ts"}   # containers
 
 def stylize_video(input, output, model, *, style=None, batch_size: int = 4, smoothing: float = 0.0,
                   size: int | None = None, device=None, progress: bool = True, max_frames: int | None = None,
-                  crf: int = 18, preset: str = "veryfast", errors: str = "raise",
+                  crf: int = 18, preset: str = "veryfast", allow_partial: bool = False,
                   max_decode_errors: int = 16) -> VideoReport:
     """Stylize every frame of the video `input` with `model` and write H.264 video to `output`.
 
@@ -367,36 +171,35 @@ def stylize_video(input, output, model, *, style=None, batch_size: int = 4, smoo
     The output container is chosen by `output`'s suffix (.mp4, .mkv, .mov ...); audio streams are
     copied when that container holds their codec, else dropped (said in `report.audio`).
 
-    A file that stops decoding part way (truncated, corrupt) still gives a valid `output` with the
-    frames that decoded; then `VideoDecodeError` (with `.report`) is raised, or with errors="report"
-    the errors are only listed in `report.decode_errors`. Ctrl-C writes the frames done so far and
-    raises `VideoInterrupted` (a KeyboardInterrupt, with `.report`).
+    A file that stops part way (truncated, corrupt: a decoding error, or fewer frames or seconds than
+    the container declares) still gives a valid `output` with the frames that decoded; then
+    `VideoDecodeError` (with `.report`) is raised, or with allow_partial=True the problems are listed
+    in `report.decode_errors` and the report is returned. Ctrl-C writes the frames done so far and
+    raises `VideoInterrupted` (a KeyboardInterrupt, with `.report`); before the first frame is
+    done it writes nothing.
     """
     av = _av()
-    from genfast.io import atomic_path
+    from genfast.io import atomic_path, check_output
 
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
-    if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1):
-        raise ValueError(f"max_frames: expected an int >= 1, got {max_frames!r}")
-    if errors not in ("raise", "report"):
-        raise ValueError(f"errors: expected 'raise' or 'report', got {errors!r}")
+    check_int(batch_size, "batch_size", 1)
+    check_optional_int(max_frames, "max_frames", 1)
     TemporalSmoother(smoothing)  # validates
     input, output = Path(input), Path(output)
     if output.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise ValueError(f"output: expected a video file name ending in one of {', '.join(sorted(OUTPUT_SUFFIXES))}, "
-                         f"got {str(output)!r}")
+        raise ArgumentError("output", f"expected a video file name ending in one of "
+                                      f"{', '.join(sorted(OUTPUT_SUFFIXES))}, got {str(output)!r}")
     if not input.is_file():
-        raise FileNotFoundError(f"input: no such file: {str(input)!r}")
-    if input.resolve() == output.resolve():
-        raise ValueError("output: must not be the input file")
+        raise named(FileNotFoundError, "input", f"no such file: {str(input)!r}")
+    check_output(output, {"input": input}, name="output")
+    if isinstance(model, (str, os.PathLike)):
+        check_output(output, {"model": model}, name="output")
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ValueError(f"output: cannot create the folder {str(output.parent)!r} ({e.strerror or e})") from None
+        raise ArgumentError("output", f"cannot create the folder {str(output.parent)!r} ({e.strerror or e})") from None
     t_start = time.perf_counter()
-    model, device = _resolve_model(model, device)
-    stylizer = _FrameStylizer(model, style, device, smoothing)
+    model, device = resolve_model(model, device)
+    stylizer = FrameStylizer(model, style, device, smoothing)
 
     try:
         src = av.open(str(input))
@@ -406,7 +209,7 @@ def stylize_video(input, output, model, *, style=None, batch_size: int = 4, smoo
     report = VideoReport(str(input), str(output), smoothing=float(smoothing))
     with src:
         if not src.streams.video:
-            raise ValueError(f"input {str(input)!r}: has no video stream")
+            raise ArgumentError("input", f"{str(input)!r} has no video stream")
         vs = src.streams.video[0]
         vs.thread_type = "AUTO"
         astreams = list(src.streams.audio)
@@ -414,12 +217,9 @@ def stylize_video(input, output, model, *, style=None, batch_size: int = 4, smoo
         tb = vs.time_base or 1 / Fraction(rate)
         step = max(1, round(1 / (rate * tb)))   # one frame in time-base units (for missing time stamps)
         report.fps = float(rate)
-        total = vs.frames if vs.frames > 0 else None
-        if max_frames is not None:
-            total = min(total, max_frames) if total else max_frames
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc=input.name, unit="frame", disable=not progress, dynamic_ncols=True)
+        declared = _declared_frames(src, vs)
+        total = min(declared, max_frames) if declared and max_frames else (declared or max_frames)
+        bar = progress_bar(total, desc=input.name, unit="frame", enabled=progress)
         state = _EncodeState()
         decode_errors: list[str] = []
         interrupted = None
@@ -434,7 +234,7 @@ def stylize_video(input, output, model, *, style=None, batch_size: int = 4, smoo
                         if max_frames is not None and state.decoded >= max_frames:
                             break
                         if state.out is None:
-                            w, h = _scaled_size(item.width, item.height, size)
+                            w, h = scaled_size(item.width, item.height, size)
                             state.open(av, tmp, w, h, rate, tb, astreams, crf, preset, report)
                         pts = item.pts
                         if pts is None or (state.last_pts is not None and pts <= state.last_pts):
@@ -452,16 +252,17 @@ def stylize_video(input, output, model, *, style=None, batch_size: int = 4, smoo
                 except KeyboardInterrupt as e:
                     interrupted = e
                 finally:
-                    if interrupted is None and not decode_errors:
-                        bar.total = state.written    # the declared count can be wrong (AVI: ticks)
                     bar.close()
-                if state.out is None:
-                    raise _NothingDecoded    # atomic_path removes the empty temporary file
-                state.close()
-        except _NothingDecoded:
+                if state.out is not None:
+                    state.close()
+                if state.written == 0:
+                    raise _NothingWritten    # atomic_path removes the temporary file: no empty video
+        except _NothingWritten:
             report.output = None
-        if state.out is not None and interrupted is None and not decode_errors and max_frames is None:
-            short = _shortfall(src, vs, tb, step, state.last_pts, bool(astreams))
+        except av.error.FFmpegError as e:   # decoding errors are caught in _demux: this is the encoder
+            raise VideoEncodeError(f"output {str(output)!r}: encoding failed ({e}); nothing was written") from None
+        if state.written and interrupted is None and not decode_errors and max_frames is None:
+            short = _shortfall(src, vs, tb, step, state.last_pts, state.decoded, declared, bool(astreams))
             if short:
                 decode_errors.append(short)
 
@@ -472,22 +273,31 @@ def stylize_video(input, output, model, *, style=None, batch_size: int = 4, smoo
     report.stylize_fps = stylizer.frames / stylizer.seconds if stylizer.seconds else 0.0
     report.seconds = time.perf_counter() - t_start
     report.end_to_end_fps = report.frames / report.seconds if report.seconds else 0.0
-    report.flicker_input = stylizer.flicker("input")
-    report.flicker_raw = stylizer.flicker("raw")
-    report.flicker_smoothed = stylizer.flicker("smoothed")
+    report.flicker_input = stylizer.flicker["input"].value()
+    report.flicker_raw = stylizer.flicker["raw"].value()
+    report.flicker_smoothed = stylizer.flicker["smoothed"].value()
     report.decode_errors = decode_errors
     report.interrupted = interrupted is not None
     if interrupted is not None:
         raise VideoInterrupted(report) from interrupted
     if state.decoded == 0 and not decode_errors:
         decode_errors.append("no video frame could be decoded")
-    if decode_errors and errors == "raise":
-        where = (f"the {report.frames} frames that decoded were written to {str(output)!r}" if report.output
+    if decode_errors and not allow_partial:
+        where = (f"the {report.frames} frames that decoded were written to {str(output)!r} (pass "
+                 f"allow_partial=True, --allow-partial, to accept a partial video)" if report.output
                  else "nothing was written")
         raise VideoDecodeError(f"input {str(input)!r}: decoding stopped early ({decode_errors[0]}"
                                + (f"; {len(decode_errors) - 1} more errors" if len(decode_errors) > 1 else "")
                                + f"); {where}", report)
     return report
+
+
+def _declared_frames(src, vs) -> int | None:
+    """The frame count the container declares, where it declares one. AVI's header counts ticks of
+    its time base (a variable-rate AVI declares more "frames" than it has), so not for AVI."""
+    if vs.frames > 0 and "avi" not in (src.format.name or ""):
+        return int(vs.frames)
+    return None
 
 
 def _to_rgb(frame, w: int, h: int) -> np.ndarray:
@@ -497,26 +307,32 @@ def _to_rgb(frame, w: int, h: int) -> np.ndarray:
     return frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA" if shrink else "BICUBIC")
 
 
-def _shortfall(src, vs, tb, step, last_pts, has_audio: bool) -> str | None:
-    """A file cut short without a decoding error (Matroska, AVI) is seen from its declared length."""
+def _shortfall(src, vs, tb, step, last_pts, decoded: int, declared: int | None, has_audio: bool) -> str | None:
+    """A file cut short without a decoding error, seen from what the container declares: fewer frames
+    than its frame count, or a stream that ends before its declared length (AVI: the header's length
+    in ticks; Matroska: the duration)."""
     if last_pts is None:
         return None
+    if declared and decoded < declared:
+        return f"decoded {decoded} of the {declared} frames the file declares (truncated file?)"
     end = float((last_pts + step) * tb)
     start = float((vs.start_time or 0) * tb)
-    if vs.duration:
-        declared, slack = float(vs.duration * tb) + start, 2 * float(step * tb)
+    if "avi" in (src.format.name or "") and vs.frames > 0:
+        declared_s, slack = float(vs.frames * tb) + start, 2 * float(step * tb)
+    elif vs.duration:
+        declared_s, slack = float(vs.duration * tb) + start, 2 * float(step * tb)
     elif src.duration:
         # the container's duration covers every stream; audio may run a little past the video
-        declared, slack = src.duration / 1e6, 2 * float(step * tb) + (0.5 if has_audio else 0.0)
+        declared_s, slack = src.duration / 1e6, 2 * float(step * tb) + (0.5 if has_audio else 0.0)
     else:
         return None
-    if end < declared - slack:
-        return (f"the video stream should last {declared:.2f} s but decoding ended at {end:.2f} s "
-                "(truncated file?)")
+    if end < declared_s - slack:
+        return (f"decoded {decoded} frames: the video stream should last {declared_s:.2f} s but decoding ended "
+                f"at {end:.2f} s (truncated file?)")
     return None
 
 
-class _NothingDecoded(Exception):
+class _NothingWritten(Exception):
     pass
 
 
@@ -595,51 +411,3 @@ class _EncodeState:
         self.out.close()
 
 
-# ---------------------------------------------------------------------------------------------------
-# camera
-
-
-def _cv2():
-    try:
-        import cv2
-    except ImportError as e:
-        raise ImportError("live mode needs OpenCV (the optional dependency opencv-python): "
-                          "pip install opencv-python") from e
-    return cv2
-
-
-def live(model, camera=0, *, style=None, size: int | None = 480, smoothing: float = 0.5, device=None,
-         window: str | None = "genfast live", max_frames: int | None = None) -> dict:
-    """Stylize a camera (an OpenCV device index, or a file/URL OpenCV can open) frame by frame and
-    show it in a window; q or Esc quits. window=None runs without a display (for tests and
-    benchmarks). Returns {"frames", "fps"}. Needs OpenCV (opencv-python), an optional dependency."""
-    cv2 = _cv2()
-    model, device = _resolve_model(model, device)
-    stylizer = _FrameStylizer(model, style, device, smoothing, track=False)  # live reports no flicker
-    cap = cv2.VideoCapture(camera)
-    if not cap.isOpened():
-        raise ValueError(f"camera: OpenCV could not open {camera!r}")
-    frames, t0 = 0, time.perf_counter()
-    try:
-        while max_frames is None or frames < max_frames:
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            h, w = bgr.shape[:2]
-            tw, th = _scaled_size(w, h, size) if size and max(w, h) > size else (w, h)
-            if (tw, th) != (w, h):
-                bgr = cv2.resize(bgr, (tw, th), interpolation=cv2.INTER_AREA)
-            rgb = np.ascontiguousarray(bgr[..., ::-1])
-            out = stylizer([rgb])[0]
-            frames += 1
-            if window is not None:
-                cv2.imshow(window, np.ascontiguousarray(out[..., ::-1]))
-                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-                    break
-    finally:
-        cap.release()
-        if window is not None:
-            cv2.destroyAllWindows()
-    seconds = time.perf_counter() - t0
-    return {"frames": frames, "fps": frames / seconds if seconds else 0.0,
-            "stylize_fps": stylizer.frames / stylizer.seconds if stylizer.seconds else 0.0}
