@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from genfast import io, models
 from genfast.style import Objective, color, losses, stylize
 
-from _shared import SHARED_DATA  # noqa: E402
+from helpers import SHARED_DATA  # noqa: E402
 
 SHARED = SHARED_DATA
 

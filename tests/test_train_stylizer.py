@@ -23,7 +23,7 @@ from genfast.training.sampler import ShardedStream
 
 CONTENT = ["skimage:coffee", "skimage:chelsea", "skimage:rocket"]
 STYLE_A, STYLE_B, STYLE_C = "skimage:brick", "skimage:gravel", "skimage:grass"
-from _shared import SHARED_DATA  # noqa: E402
+from helpers import SHARED_DATA  # noqa: E402
 
 SHARED = SHARED_DATA
 TINY = dict(batch_size=2, image_size=32, style_size=64, progress=False, checkpoint_every=0)

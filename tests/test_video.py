@@ -21,7 +21,7 @@ from genfast.style.metrics import flicker  # noqa: E402
 from genfast.style.smoothing import TemporalSmoother  # noqa: E402
 from genfast.style.video import VideoDecodeError, VideoInterrupted, read_frames, stylize_video  # noqa: E402
 
-from _shared import SHARED_DATA  # noqa: E402
+from helpers import SHARED_DATA  # noqa: E402
 
 SHARED = SHARED_DATA / "video"
 
