@@ -53,6 +53,26 @@ TORCH_LIBRARY(genfast, m) {
       "Tensor proj_weight, Tensor proj_bias, Tensor prime, Tensor h0, Tensor c0, Tensor temperature, "
       "Tensor uniforms, int top_k, float top_p) -> (Tensor, Tensor, Tensor)");
 
+  // ---- rl: tabular reinforcement learning, the whole training loop of R independent runs (one table
+  // per row) in one call; twin: genfast/reference/rl.py. Random numbers are Philox4x64-10 keyed by
+  // (seeds[r], stream) and counted by (game, ply), so any split into calls (first_game) and any number
+  // of threads give the same tables. alpha and epsilon are (R, 2) float64 (start, end), linear over
+  // total_games. Both return (new tables, stats (R, 3) int64).
+  // Tic-tac-toe TD(0) on afterstate values: values (R, S), index_map (19683,) board code -> entry,
+  // outcomes (19683,) int8 (0 ongoing, 1 X wins, 2 O wins, 3 draw), opponent "self" | "random" |
+  // "table" (greedy on opponent_values (19683,) by code), side "x" | "o" | "alternate". Stats: X wins,
+  // O wins, draws.
+  m.def(
+      "rl_tictactoe_td(Tensor values, Tensor index_map, Tensor outcomes, Tensor seeds, Tensor alpha, "
+      "Tensor epsilon, Tensor? opponent_values, str opponent, str side, int first_game, int games, "
+      "int total_games) -> (Tensor, Tensor)");
+  // Flippers Q-learning: q (R, S), index_map (512, 9) (board, move) -> entry, goals (512,) bool,
+  // gamma (R,). Stats: games solved, games cut at max_moves, moves of the solved games.
+  m.def(
+      "rl_flippers_q(Tensor q, Tensor index_map, Tensor goals, Tensor seeds, Tensor alpha, Tensor epsilon, "
+      "Tensor gamma, int first_game, int games, int total_games, int max_moves, float goal_reward, "
+      "float move_reward) -> (Tensor, Tensor)");
+
   // ---- _vec_math: the CPU kernels' inline float32 exp / sigmoid / tanh (fn) elementwise, for the
   // accuracy tests only (common/cpu_vec_math.h).
   m.def("_vec_math(Tensor x, str fn) -> Tensor");

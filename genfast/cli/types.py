@@ -81,18 +81,21 @@ def add_image_limit(p) -> None:
                         "(default: 89478485, PIL's limit against decompression bombs)")
 
 
-def add_training(p, *, checkpoint_every: int = 500, every_step_at_least: int = 0, seed: bool = True) -> None:
-    """The options every `genfast <workflow> train` has: checkpoint, resume, logging, seed, device."""
+def add_training(p, *, checkpoint_every: int = 500, every_step_at_least: int = 0, seed: bool = True,
+                 log_every: int = 10, unit: str = "steps", device: bool = True) -> None:
+    """The options every `genfast <workflow> train` has: checkpoint, resume, logging, seed, device
+    (`unit` names what the loop counts, `device=False` for a CPU-only workflow)."""
     g = p.add_argument_group("training state and logs")
     g.add_argument("--checkpoint", metavar="PATH", help="training state (default: <out stem>.ckpt.pt beside --out)")
     g.add_argument("--checkpoint-every", type=integer(every_step_at_least), default=checkpoint_every, metavar="N",
-                   help=f"steps between checkpoints (default {checkpoint_every}"
+                   help=f"{unit} between checkpoints (default {checkpoint_every}"
                         + ("; 0: only at the end and on Ctrl-C)" if every_step_at_least == 0 else ")"))
     g.add_argument("--no-resume", action="store_true", help="start afresh even when the checkpoint exists")
-    g.add_argument("--log-every", type=positive_int, default=10, metavar="N",
-                   help="steps between lines of the metrics log <out stem>.metrics.jsonl (default 10)")
+    g.add_argument("--log-every", type=positive_int, default=log_every, metavar="N",
+                   help=f"{unit} between lines of the metrics log <out stem>.metrics.jsonl (default {log_every})")
     g.add_argument("--log-dir", metavar="DIR", help="also log to TensorBoard in DIR (needs tensorboard)")
     if seed:
         g.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0)")
-    add_device(g)
+    if device:
+        add_device(g)
     add_quiet(g)
