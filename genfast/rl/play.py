@@ -89,7 +89,8 @@ def play_tictactoe(agent, *, first: str = "human", show_values: bool = False, in
                 else:
                     move = agent.act(obs)
                     if show_values:
-                        print_fn("agent's estimated chance to win after each move:"
+                        print_fn(f"the agent's value of each move (its chance to win, a draw counting "
+                                 f"{agent.draw_value:g}):"
                                  + _value_board(agent.move_values(obs), cells))
                     print_fn(f"agent plays {move + 1}")
                     env.step(move)
@@ -118,7 +119,9 @@ def _human_move(cells, input_fn, print_fn) -> int:
     free = [a + 1 for a in range(boards.CELLS) if cells[a] == boards.EMPTY]
     while True:
         text = _ask(f"your move ({', '.join(map(str, free))}): ", input_fn)
-        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 9:
+        if not text:
+            print_fn("type the number of a free cell (q quits)")
+        elif not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 9:
             print_fn(f"{text!r} is not a cell: type a number 1-9 (q quits)")
         elif cells[int(text) - 1] != boards.EMPTY:
             print_fn(f"cell {text} is taken by {boards.MARKS[cells[int(text) - 1]]}; free cells: "
@@ -159,7 +162,7 @@ def solution_text(agent, board: int, *, max_moves: int = 20, color: bool = False
         return "\n".join(out + ["this board is already a goal"])
     path = agent.solve(board, max_moves=max_moves)
     for step, (b, move, values) in enumerate(path, 1):
-        out.append(f"\nflip {step}: the agent's Q-values on this board")
+        out.append(f"\nflip {step}: the agent's Q-values on this board (bars from its smallest to its largest)")
         out += q_bars(values, move, color=color)
         out.append(boards.render_flippers(boards.flip(b, move)))
     end = boards.flip(path[-1][0], path[-1][1])
@@ -177,7 +180,7 @@ def play_flippers(agent, board=None, *, input_fn=input, print_fn=print, color: b
     boards until they stop; an empty answer takes a random board). Returns how many were shown."""
     check_int(max_moves, "max_moves", 1)
     if board is not None:
-        start = boards.parse_flippers(board) if isinstance(board, str) else boards.check_board(board)
+        start = boards.read_flippers(board, "board")
         print_fn(solution_text(agent, start, max_moves=max_moves, color=color))
         return 1
     rng = rng or np.random.default_rng()
