@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from genfast import _native
-from genfast.checks import ArgumentError, check_choice, check_int, check_number, fail, is_number
+from genfast.checks import ArgumentError, check_choice, check_int, fail, is_number
 from genfast.reference import rl as ref
 
 OPPONENTS = ("self", "random", "table")

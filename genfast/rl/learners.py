@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from genfast import io
-from genfast.checks import ArgumentError, check_number, is_int
+from genfast.checks import ArgumentError, check_number
 from genfast.rl import boards
 from genfast.rl.boards import CELLS, CODES, EMPTY, O, POW3, X, read_flippers, read_observation
 from genfast.training import weights

@@ -241,7 +241,8 @@ def test_resume_after_a_kill_is_bit_identical(tmp_path):
     assert resumed.start_step == 500 and resumed.steps == 2000
     assert torch.equal(resumed.info["tables"], straight.info["tables"])                 # bitwise
     assert resumed.history == straight.history
-    assert np.array_equal(load_agent(tmp_path / "b" / "f.safetensors").q, load_agent(tmp_path / "a" / "f.safetensors").q)
+    assert np.array_equal(load_agent(tmp_path / "b" / "f.safetensors").q,
+                          load_agent(tmp_path / "a" / "f.safetensors").q)
     # a different configuration does not silently continue someone else's checkpoint
     with pytest.raises(ValueError, match="different configuration .*alpha: 0.5 -> 0.3"):
         train_flippers(tmp_path / "b" / "f.safetensors", FlippersConfig(**{**kw, "games": 3000}, alpha=0.3), **QUIET)

@@ -222,18 +222,17 @@ def test_q_updates_by_hand(impl, seed):
     Q, alpha, gamma = start_q.copy(), 0.5, 0.9
     starts = [b for b in range(512) if not GOALS[b]]
     board = starts[ref.below(ref.draws(seed, ref.FLIPPERS_STREAM, 0, 0)[0], len(starts))]
-    for step in range(6):
+    moves = 0
+    while moves < 6 and not GOALS[board]:
         move = int(np.argmax(Q[board]))
         nxt = board ^ (1 << move)
         target = 1.0 if GOALS[nxt] else gamma * Q[nxt].max()
         Q[board, move] += alpha * (target - Q[board, move])
-        board = nxt
-        if GOALS[nxt]:
-            break
+        board, moves = nxt, moves + 1
     got, s = ops.flippers_q(torch.from_numpy(start_q.reshape(1, -1)), boards.flippers_index_map(), GOALS, [seed],
                             alpha=alpha, epsilon=0.0, gamma=gamma, games=1, max_moves=6, impl=impl)
     np.testing.assert_array_equal(got[0].numpy().reshape(512, 9), Q)
-    assert s[0].tolist() == ([1, 0, step + 1] if GOALS[board] else [0, 1, 0])
+    assert s[0].tolist() == ([1, 0, moves] if GOALS[board] else [0, 1, 0])
 
 
 # ------------------------------------------------------------------------------------ op contract
