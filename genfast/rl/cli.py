@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from genfast.cli import command, group
 from genfast.cli.types import add_training, integer, number, positive_int, unit_interval
+from genfast.rl.train import FlippersConfig, TicTacToeConfig
 
 RUNS_HELP = "independent runs (seeds seed, seed+1, ...) trained at once on all cores; the best is saved"
 
@@ -14,25 +15,18 @@ def register(sub) -> None:
     verbs = verbs.add_subparsers(dest="tictactoe_verb", required=True, metavar="VERB")
 
     t = command(verbs, "train", run_tictactoe_train, help="train an agent with the native self-play engine")
-    t.add_argument("--out", required=True, help="the trained agent (.safetensors)")
-    t.add_argument("--games", type=positive_int, default=200_000)
-    t.add_argument("--alpha", type=unit_interval, default=0.5, help="step size at the first game (default 0.5)")
-    t.add_argument("--alpha-end", type=unit_interval, default=0.01,
-                   help="step size at the last game, linear in between (default 0.01; = --alpha for a constant)")
-    t.add_argument("--epsilon", type=unit_interval, default=0.2, help="share of exploratory moves (default 0.2)")
-    t.add_argument("--epsilon-end", type=unit_interval, help="share at the last game (default: constant)")
-    t.add_argument("--opponent", default="self",
+    defaults = _train_options(t, TicTacToeConfig, moves="moves")
+    t.add_argument("--opponent", default=defaults.opponent,
                    help="self (both sides learn), random, perfect (minimax), or a trained agent's file")
-    t.add_argument("--side", choices=("x", "o", "alternate"), default="alternate",
+    t.add_argument("--side", choices=("x", "o", "alternate"), default=defaults.side,
                    help="the learner's side against random, perfect or an agent (default alternate)")
-    t.add_argument("--draw-value", type=unit_interval, default=0.5, help="the value of a draw (wins 1, losses 0)")
-    t.add_argument("--symmetry", action="store_true", help="symmetric boards share one table entry")
-    t.add_argument("--runs", type=integer(1, 4096), default=1, help=RUNS_HELP)
-    t.add_argument("--eval-every", type=positive_int, default=10_000, help="games between learning-curve points")
-    t.add_argument("--eval-games", type=positive_int, default=200,
-                   help="games per opponent and side at each curve point (default 200; 1000 at the end)")
-    t.add_argument("--curve", metavar="PNG", help="the learning curve (default <out stem>.curve.png; JSON beside it)")
-    add_training(t, checkpoint_every=50_000, log_every=10_000, unit="games", device=False)
+    t.add_argument("--draw-value", type=unit_interval, default=defaults.draw_value,
+                   help=f"the value of a draw (wins 1, losses 0; default {defaults.draw_value})")
+    t.add_argument("--eval-games", type=positive_int, default=defaults.eval_games,
+                   help=f"games per opponent and side at each curve point (default {defaults.eval_games}; "
+                        f"{defaults.final_games} at the end)")
+    add_training(t, checkpoint_every=defaults.checkpoint_every, log_every=defaults.eval_every, unit="games",
+                 device=False)
 
     p = command(verbs, "play", run_tictactoe_play, help="play against a trained agent in the terminal")
     p.add_argument("agent", help="an agent written by `genfast rl tictactoe train`")
@@ -48,22 +42,16 @@ def register(sub) -> None:
     verbs = games.add_parser("flippers", help="Flippers (solitaire tic-tac-toe of flipping tiles), Q-learning")
     verbs = verbs.add_subparsers(dest="flippers_verb", required=True, metavar="VERB")
     t = command(verbs, "train", run_flippers_train, help="train an agent with the native engine")
-    t.add_argument("--out", required=True, help="the trained agent (.safetensors)")
-    t.add_argument("--games", type=positive_int, default=10_000)
-    t.add_argument("--alpha", type=unit_interval, default=0.5, help="step size (default 0.5)")
-    t.add_argument("--alpha-end", type=unit_interval, help="step size at the last game (default: constant)")
-    t.add_argument("--epsilon", type=unit_interval, default=1.0, help="share of exploratory flips at first (default 1)")
-    t.add_argument("--epsilon-end", type=unit_interval, default=0.1,
-                   help="... at the last game, linear in between (default 0.1; = --epsilon for a constant)")
-    t.add_argument("--gamma", type=unit_interval, default=0.9, help="discount (default 0.9)")
-    t.add_argument("--goal-reward", type=number(None), default=1.0)
-    t.add_argument("--move-reward", type=number(None), default=0.0, help="reward of every flip (e.g. -1)")
-    t.add_argument("--max-moves", type=positive_int, default=100, help="a game is cut after this many flips")
-    t.add_argument("--symmetry", action="store_true", help="symmetric (board, flip) pairs share one entry")
-    t.add_argument("--runs", type=integer(1, 4096), default=1, help=RUNS_HELP)
-    t.add_argument("--eval-every", type=positive_int, default=250, help="games between learning-curve points")
-    t.add_argument("--curve", metavar="PNG", help="the learning curve (default <out stem>.curve.png; JSON beside it)")
-    add_training(t, checkpoint_every=2_000, log_every=250, unit="games", device=False)
+    defaults = _train_options(t, FlippersConfig, moves="flips")
+    t.add_argument("--gamma", type=unit_interval, default=defaults.gamma,
+                   help=f"discount (default {defaults.gamma})")
+    t.add_argument("--goal-reward", type=number(None), default=defaults.goal_reward)
+    t.add_argument("--move-reward", type=number(None), default=defaults.move_reward,
+                   help="reward of every flip (e.g. -1)")
+    t.add_argument("--max-moves", type=positive_int, default=defaults.max_moves,
+                   help=f"a game is cut after this many flips (default {defaults.max_moves})")
+    add_training(t, checkpoint_every=defaults.checkpoint_every, log_every=defaults.eval_every, unit="games",
+                 device=False)
 
     p = command(verbs, "play", run_flippers_play, help="watch the agent solve boards, with its Q-values")
     p.add_argument("agent", help="an agent written by `genfast rl flippers train`")
@@ -74,6 +62,27 @@ def register(sub) -> None:
     e = command(verbs, "eval", run_flippers_eval, help="judge an agent on every board against the fewest flips")
     e.add_argument("agent")
     e.add_argument("--json", metavar="PATH", help="also write the report as JSON")
+
+
+def _train_options(t, config_cls, *, moves: str):
+    """The options both games' `train` has, with the defaults of their config dataclass."""
+    d = config_cls()
+    t.add_argument("--out", required=True, help="the trained agent (.safetensors)")
+    t.add_argument("--games", type=positive_int, default=d.games, help=f"training games (default {d.games})")
+    t.add_argument("--alpha", type=unit_interval, default=d.alpha, help=f"step size at the first game (default "
+                                                                       f"{d.alpha})")
+    t.add_argument("--alpha-end", type=unit_interval, default=d.alpha_end,
+                   help=f"step size at the last game, linear in between (default {d.alpha_end or 'constant'})")
+    t.add_argument("--epsilon", type=unit_interval, default=d.epsilon,
+                   help=f"share of exploratory {moves} at the first game (default {d.epsilon})")
+    t.add_argument("--epsilon-end", type=unit_interval, default=d.epsilon_end,
+                   help=f"... at the last game, linear in between (default {d.epsilon_end or 'constant'})")
+    t.add_argument("--symmetry", action="store_true", help="symmetric boards share one table entry")
+    t.add_argument("--runs", type=integer(1, 4096), default=d.runs, help=RUNS_HELP)
+    t.add_argument("--eval-every", type=positive_int, default=d.eval_every,
+                   help=f"games between learning-curve points (default {d.eval_every})")
+    t.add_argument("--curve", metavar="PNG", help="the learning curve (default <out stem>.curve.png; JSON beside it)")
+    return d
 
 
 def _train_kwargs(args) -> dict:

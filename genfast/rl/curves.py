@@ -35,6 +35,7 @@ def plot(payload: dict, path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     records, config = payload["records"], payload["config"]
     runs = config.get("runs", 1)
@@ -77,6 +78,7 @@ def plot(payload: dict, path) -> Path:
     for ax in axes:
         if len(games) > 2 and games[-1] >= 20 * games[0]:
             ax.set_xscale("log")           # the early games are where the learning shows
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("training games")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="best")

@@ -36,6 +36,17 @@ from genfast.rl import boards, oracles
 from genfast.rl.boards import CELLS, EMPTY, O, X
 
 
+def _render(mode: str | None, text: str):
+    """render() in text: "ansi" returns the board, "human" prints it."""
+    if mode is None:
+        gymnasium.logger.warn("render() called without a render_mode (use 'ansi' or 'human')")
+        return None
+    if mode == "human":
+        print(text + "\n")
+        return None
+    return text
+
+
 class TicTacToeEnv(AECEnv):
     """Two-player tic-tac-toe, PettingZoo AEC (use tictactoe_env() for the order-checking wrapper)."""
 
@@ -107,14 +118,7 @@ class TicTacToeEnv(AECEnv):
             self.render()
 
     def render(self):
-        if self.render_mode is None:
-            gymnasium.logger.warn("render() called without a render_mode (use 'ansi' or 'human')")
-            return None
-        text = boards.render(self.cells)
-        if self.render_mode == "human":
-            print(text + "\n")
-            return None
-        return text
+        return _render(self.render_mode, boards.render(self.cells))
 
     def close(self):
         pass
@@ -176,14 +180,7 @@ class FlippersEnv(gymnasium.Env):
         return boards.bits(self.board), reward, terminated, truncated, self._info()
 
     def render(self):
-        if self.render_mode is None:
-            gymnasium.logger.warn("render() called without a render_mode (use 'ansi' or 'human')")
-            return None
-        text = boards.render_flippers(self.board)
-        if self.render_mode == "human":
-            print(text + "\n")
-            return None
-        return text
+        return _render(self.render_mode, boards.render_flippers(self.board))
 
 
 if "genfast/Flippers-v0" not in gymnasium.registry:

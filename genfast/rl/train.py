@@ -63,17 +63,12 @@ class TicTacToeConfig:
     checkpoint_every: int = 50_000
 
     def check(self) -> "TicTacToeConfig":
-        check_int(self.games, "games", 1)
-        for name in ("alpha", "epsilon", "draw_value"):
-            _unit(getattr(self, name), name)
-        for name in ("alpha_end", "epsilon_end"):
-            if getattr(self, name) is not None:
-                _unit(getattr(self, name), name)
+        _check_common(self)
+        _unit(self.draw_value, "draw_value")
         if self.opponent not in OPPONENTS and not Path(str(self.opponent)).suffix:
             raise ArgumentError("opponent", f"expected one of {', '.join(OPPONENTS)} or the path of a trained "
                                             f"tic-tac-toe agent (.safetensors), got {self.opponent!r}")
         check_choice(self.side, "side", SIDES)
-        _check_common(self)
         return self
 
     def run_settings(self) -> dict:
@@ -99,16 +94,11 @@ class FlippersConfig:
     checkpoint_every: int = 2_000
 
     def check(self) -> "FlippersConfig":
-        check_int(self.games, "games", 1)
-        for name in ("alpha", "epsilon", "gamma"):
-            _unit(getattr(self, name), name)
-        for name in ("alpha_end", "epsilon_end"):
-            if getattr(self, name) is not None:
-                _unit(getattr(self, name), name)
+        _check_common(self)
+        _unit(self.gamma, "gamma")
         check_number(self.goal_reward, "goal_reward", low=None)
         check_number(self.move_reward, "move_reward", low=None)
         check_int(self.max_moves, "max_moves", 1)
-        _check_common(self)
         return self
 
     def run_settings(self) -> dict:
@@ -119,6 +109,12 @@ _FREE = ("games", "eval_every", "eval_games", "final_games", "checkpoint_every")
 
 
 def _check_common(config) -> None:
+    """The settings both games have: length, schedules, seed, runs, evaluation and checkpoints."""
+    check_int(config.games, "games", 1)
+    for name in ("alpha", "epsilon"):
+        _unit(getattr(config, name), name)
+        if getattr(config, f"{name}_end") is not None:
+            _unit(getattr(config, f"{name}_end"), f"{name}_end")
     check_int(config.seed, "seed", 0)
     check_int(config.runs, "runs", 1, 4096)
     check_int(config.eval_every, "eval_every", 1)
