@@ -270,7 +270,7 @@ def _train(game_cls, config, out, *, resume: bool = True, progress: bool = True,
     png, js = curve_paths(out, curve)
     if png.suffix.lower() != ".png":
         raise ArgumentError("curve", f"expected a .png path, got {str(png)!r}")
-    written = {"out": out, "checkpoint": ckpt_path, "curve": png}
+    written = {"out": out, "checkpoint": ckpt_path, "curve": png, "curve_json": js}
     for name, path in written.items():
         others = {k: v for k, v in written.items() if k != name}
         if getattr(config, "opponent", None) not in (None, *OPPONENTS):
@@ -316,9 +316,8 @@ def _train(game_cls, config, out, *, resume: bool = True, progress: bool = True,
             if played % config.eval_every == 0 or played == total:
                 point = [game.evaluate(tables[run].numpy(), run, final=False) for run in range(runs)]
                 records += [{"games": played, "run": run, **report} for run, report in enumerate(point)]
-                summary = {k: float(np.mean([game.summary(r)[k] for r in point])) for k in game.summary(point[0])}
-                postfix(bar, summary)
-                log.log(played, **summary)
+                postfix(bar, {k: float(np.mean([game.summary(r)[k] for r in point])) for k in game.summary(point[0])})
+                log.log(played, **{k: float(np.mean([r[k] for r in point])) for k in point[0]})   # mean over runs
             if config.checkpoint_every and played % config.checkpoint_every == 0 and played < total:
                 save_checkpoint(played)
             if callback is not None:

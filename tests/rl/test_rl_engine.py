@@ -115,6 +115,27 @@ def test_native_tables_do_not_depend_on_the_thread_count(threads):
 
 
 @pytest.mark.parametrize("impl", ["reference", pytest.param("native", marks=needs_native)])
+def test_a_batch_of_runs_with_their_own_hyperparameters(impl):
+    """One call sweeps seeds and hyperparameters: each row is the run its row's settings give alone."""
+    alpha = torch.tensor([[0.5, 0.1], [0.2, 0.2], [0.9, 0.0]], dtype=torch.float64)
+    epsilon = torch.tensor([[0.1, 0.1], [0.5, 0.0], [1.0, 0.3]], dtype=torch.float64)
+    gamma = torch.tensor([0.9, 0.5, 1.0], dtype=torch.float64)
+    idx, fidx = boards.tictactoe_index_map(), boards.flippers_index_map()
+    v, s = ops.tictactoe_td(ttt_tables(3), idx, OUT, [3, 3, 8], alpha=alpha, epsilon=epsilon, games=100, impl=impl)
+    q0 = torch.zeros(3, 4608, dtype=torch.float64)
+    q, t = ops.flippers_q(q0, fidx, GOALS, [3, 3, 8], alpha=alpha, epsilon=epsilon, gamma=gamma, games=60,
+                          max_moves=30, impl=impl)
+    for r in range(3):
+        v1, s1 = ops.tictactoe_td(ttt_tables(1), idx, OUT, [[3, 3, 8][r]], alpha=alpha[r:r + 1],
+                                  epsilon=epsilon[r:r + 1], games=100, impl=impl)
+        q1, t1 = ops.flippers_q(q0[:1], fidx, GOALS, [[3, 3, 8][r]], alpha=alpha[r:r + 1], epsilon=epsilon[r:r + 1],
+                                gamma=gamma[r:r + 1], games=60, max_moves=30, impl=impl)
+        assert torch.equal(v1[0], v[r]) and torch.equal(s1[0], s[r])
+        assert torch.equal(q1[0], q[r]) and torch.equal(t1[0], t[r])
+    assert not torch.equal(v[0], v[1])                # same seed, other settings: another run
+
+
+@pytest.mark.parametrize("impl", ["reference", pytest.param("native", marks=needs_native)])
 def test_a_run_split_into_calls_is_the_same_run(impl):
     kw = dict(alpha=(0.5, 0.0), epsilon=(0.5, 0.0), total_games=120, impl=impl)
     idx = boards.tictactoe_index_map()
