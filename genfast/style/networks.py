@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from genfast.checks import check_int
 from genfast.nn import ConditionalInstanceNorm2d, InstanceNorm2d
 
 
@@ -282,8 +283,7 @@ class MultiStyleNet(nn.Module):
 
     def __init__(self, num_styles: int):
         super().__init__()
-        if isinstance(num_styles, bool) or not isinstance(num_styles, int) or num_styles < 1:
-            raise ValueError(f"MultiStyleNet: expected num_styles to be an int >= 1, got {num_styles!r}")
+        check_int(num_styles, "num_styles", 1, where="MultiStyleNet")
         self.num_styles = num_styles
         s = num_styles
         self.conv1 = ConvLayer(3, 32, kernel_size=9, stride=1)
