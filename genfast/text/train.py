@@ -138,18 +138,19 @@ def train_run(text: str, out, config: TrainConfig | None = None, *, resume: bool
     ckpt = Checkpoint(ckpt_path, kind="text", config=run, version=CHECKPOINT_VERSION, enabled=main)
     step, history = 0, []
     state = ckpt.resume(models={"model": model}, optimizers={"optimizer": opt}) if resume else None
+    running = None      # the smoothed training loss the bar and the history show
     if state:
         step, history = int(state["step"]), list(state["extra"]["history"])
+        running = state["extra"]["running_loss"]
     start = step
     train_model = dist.wrap(model)
 
     def save_checkpoint(at: int):
         return ckpt.save(at, models={"model": model}, optimizers={"optimizer": opt}, history=history,
-                         vocab=vocab.to_dict(), model_config=model.config())
+                         running_loss=running, vocab=vocab.to_dict(), model_config=model.config())
 
     bar = progress_bar(total, initial=min(step, total), desc="train", enabled=progress and main)
     log = MetricsLog(log_path, log_dir=log_dir, start_step=step, enabled=main)
-    running = None
     model.train()
     try:
         while step < total:
