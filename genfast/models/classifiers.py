@@ -27,8 +27,8 @@ from torch import nn
 
 from genfast import io
 from genfast.checks import ArgumentError, check_choice, check_int, check_number, check_tensor
-from genfast.training import (Checkpoint, MetricsLog, TrainingInterrupted, TrainResult, checkpoint, deferred_interrupt,
-                              distributed, metrics, postfix, progress_bar, weights)
+from genfast.training import (Checkpoint, MetricsLog, TrainResult, checkpoint, checkpoint_on_interrupt,
+                              deferred_interrupt, distributed, metrics, postfix, progress_bar, weights)
 from genfast.training.sampler import ShardedStream
 
 KIND = "classifier"
@@ -213,13 +213,13 @@ def fit_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     start = step
     train_model = dist.wrap(model)
     log_path = metrics.default_path(out)
-    log = MetricsLog(log_path, log_dir=log_dir, start_step=step, enabled=main)
-    bar = progress_bar(total, initial=step, desc="train classifier", enabled=progress and main)
 
     def save(at: int):
         return ckpt.save(at, models={"model": model}, optimizers={"optimizer": opt}, history=history)
 
-    try:
+    bar = progress_bar(total, initial=step, desc="train classifier", enabled=progress and main)
+    log = MetricsLog(log_path, log_dir=log_dir, start_step=step, enabled=main)
+    with bar, log, checkpoint_on_interrupt(lambda: (save(step), step)):   # Ctrl-C: checkpoint, then stop
         while step < total:
             idx = torch.tensor(stream.batch(step, batch_size))
             x, y = x_all[idx].to(device), labels[idx].to(device)
@@ -247,12 +247,6 @@ def fit_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                 save(step)
             if callback is not None:
                 callback(step, {"loss": loss.item()})
-    except KeyboardInterrupt:
-        bar.close()
-        raise TrainingInterrupted(save(step), step) from None
-    finally:
-        bar.close()
-        log.close()
     save(step)
     if main:
         save_classifier(model, out, classes=classes)

@@ -32,7 +32,7 @@ from genfast.nn import CharLSTM
 from genfast.text.data import CharWindows, Vocabulary, corpus_digest
 from genfast.text.metrics import evaluate
 from genfast.text.sample import LEGACY_KEYS, save_model
-from genfast.training import (Checkpoint, CheckpointError, MetricsLog, TrainingInterrupted, TrainResult, checkpoint,
+from genfast.training import (Checkpoint, CheckpointError, MetricsLog, TrainResult, checkpoint, checkpoint_on_interrupt,
                               deferred_interrupt, distributed, metrics, postfix, progress_bar)
 from genfast.training.sampler import ShardedStream
 
@@ -149,10 +149,10 @@ def train_run(text: str, out, config: TrainConfig | None = None, *, resume: bool
         return ckpt.save(at, models={"model": model}, optimizers={"optimizer": opt}, history=history,
                          running_loss=running, vocab=vocab.to_dict(), model_config=model.config())
 
+    model.train()
     bar = progress_bar(total, initial=min(step, total), desc="train", enabled=progress and main)
     log = MetricsLog(log_path, log_dir=log_dir, start_step=step, enabled=main)
-    model.train()
-    try:
+    with bar, log, checkpoint_on_interrupt(lambda: (save_checkpoint(step), step)):   # Ctrl-C: checkpoint, then stop
         while step < total:
             batch = stream.batch(step, config.batch_size)
             x = torch.stack([data[j][0] for j in batch]).to(device)
@@ -180,12 +180,6 @@ def train_run(text: str, out, config: TrainConfig | None = None, *, resume: bool
                     save_checkpoint(step)
             if callback is not None:
                 callback(step, {"loss": value})
-    except KeyboardInterrupt:
-        bar.close()
-        raise TrainingInterrupted(save_checkpoint(step), step) from None
-    finally:
-        bar.close()
-        log.close()
 
     save_checkpoint(step)
     if main:
