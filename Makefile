@@ -53,7 +53,7 @@ STYLE      ?= .cache/genfast/starry_night.jpg
 
 demo: build $(STYLE)
 	mkdir -p out
-	$(VENV)/bin/genfast stylize --content skimage:astronaut --style $(STYLE) \
+	$(VENV)/bin/genfast style transfer --content skimage:astronaut --style $(STYLE) \
 	  --output out/astronaut_starry_night.png --size 512 --num-scales 2 --iterations 200
 
 bench: build

@@ -4,6 +4,10 @@
 //
 // Backward passes are ops of their own, so they dispatch, compile and show up in profiles
 // under their names.
+//
+// An op's CPU and CUDA entry points have the same shape on purpose: the checks and output
+// allocation come from the op's header (csrc/<op>/<op>.h, shared), then each launches its own
+// device's kernels. `duplicates` lists those pairs of drivers; what they share is in the header.
 
 #include <Python.h>
 #include <torch/library.h>

@@ -27,6 +27,11 @@ class ArgumentError(ValueError):
         super().__init__(f"{where}: {detail}" if where else f"{argument}: {detail}")
 
 
+class ArgumentTypeError(ArgumentError, TypeError):
+    """A bad argument of the wrong type (a list for a tensor, an int tensor for a float one): both a
+    ValueError, like every ArgumentError, and a TypeError."""
+
+
 def named(cls: type[BaseException], argument: str, detail: str) -> BaseException:
     """An exception of another type (FileNotFoundError, ImportError, ...) that names its argument the
     way ArgumentError does: str() is "argument: detail", and `.argument` / `.detail` are set."""
@@ -35,12 +40,12 @@ def named(cls: type[BaseException], argument: str, detail: str) -> BaseException
     return e
 
 
-def fail(name: str, expected: str, got, *, where: str | None = None) -> ArgumentError:
-    """The ArgumentError for `name`: expected `expected`, got `got` (repr'd unless a str)."""
+def fail(name: str, expected: str, got, *, where: str | None = None, cls=ArgumentError) -> ArgumentError:
+    """The ArgumentError (or `cls`) for `name`: expected `expected`, got `got` (repr'd unless a str)."""
     got = got if isinstance(got, str) else repr(got)
     if where:
-        return ArgumentError(name, f"expected {name} to be {expected}, got {got}", where=where)
-    return ArgumentError(name, f"expected {expected}, got {got}")
+        return cls(name, f"expected {name} to be {expected}, got {got}", where=where)
+    return cls(name, f"expected {expected}, got {got}")
 
 
 def is_int(value) -> bool:
@@ -67,7 +72,8 @@ def check_int(value, name: str, low: int | None = None, high: int | None = None,
     ok = is_int(value) and (low is None or value >= low) and (high is None or value <= high)
     if not ok:
         bounds = "" if low is None and high is None else " " + _bounds(low, high)
-        raise fail(name, f"an integer{bounds}", value, where=where)
+        raise fail(name, f"an integer{bounds}", value, where=where,
+                   cls=ArgumentError if is_int(value) else ArgumentTypeError)
     return value
 
 
@@ -81,7 +87,8 @@ def check_number(value, name: str, *, positive: bool = False, low: float | None 
     """A finite int or float (not a bool) as a float: >= low (default 0; None for no lower bound),
     > 0 with positive=True, <= high, < below."""
     if not is_number(value) or not math.isfinite(value):
-        raise fail(name, "a finite number", value, where=where)
+        raise fail(name, "a finite number", value, where=where,
+                   cls=ArgumentError if is_number(value) else ArgumentTypeError)
     if positive and value <= 0:
         raise _must(name, "positive", value, where)
     if low is not None and value < low:
@@ -114,12 +121,12 @@ def check_tensor(t, name: str, *, where: str | None = None, dims: Iterable[int] 
     """A torch.Tensor with one of `dims` dimensions (described by `shape`, e.g. "(N, C, H, W)"),
     floating-point when asked, on `device` when given (`like` names the tensor it must sit beside)."""
     if not isinstance(t, torch.Tensor):
-        raise fail(name, "a torch.Tensor", type(t).__name__, where=where)
+        raise fail(name, "a torch.Tensor", type(t).__name__, where=where, cls=ArgumentTypeError)
     if dims is not None and t.dim() not in tuple(dims):
         raise ArgumentError(name, f"expected {name} of shape {shape}, got shape {tuple(t.shape)}", where=where) \
             if where else ArgumentError(name, f"expected a tensor of shape {shape}, got shape {tuple(t.shape)}")
     if floating and not t.is_floating_point():
-        raise fail(name, "a floating-point tensor", str(t.dtype), where=where)
+        raise fail(name, "a floating-point tensor", str(t.dtype), where=where, cls=ArgumentTypeError)
     if device is not None and t.device != device:
         raise fail(name, f"on {like + ' ' if like else ''}device {device}", str(t.device), where=where)
     return t

@@ -3,7 +3,7 @@ tests/conftest.py puts this folder on the import path). Written once here, never
 
 - SHARED_DATA, shared(*parts): the test data in ../shared/data next to the checkout (or
   GENFAST_SHARED_DATA); shared() skips the test when the file is absent (a user's fresh checkout).
-- needs_native, needs_cuda: skip markers.
+- needs_native, needs_cuda, needs_native_op(op): skip markers.
 - equal_state(a, b): two state dicts bitwise equal.
 - assert_compiles_like_eager(fn, x): torch.compile(fullgraph=True) gives eager's value and gradient.
 - code_running_pickle(path, marker): a .pth whose unpickling would create `marker` (the classic
@@ -24,6 +24,12 @@ SHARED_DATA = Path(os.environ.get("GENFAST_SHARED_DATA")
 needs_native = pytest.mark.skipif(genfast.load_error() is not None,
                                   reason=f"genfast._C not built: {genfast.load_error()}")
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+def needs_native_op(op: str, device: str = "cpu"):
+    """Skip unless genfast.<op> has a native kernel for `device`."""
+    return pytest.mark.skipif(not genfast.native_available(op, device),
+                              reason=f"native {op} not built for {device}: {genfast.load_error()}")
 
 
 def shared(*parts) -> Path:

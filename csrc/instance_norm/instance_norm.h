@@ -90,4 +90,23 @@ inline void check_backward_inputs(const at::Tensor& grad, const at::Tensor& x, c
   check_per_plane(shift, x, op, "shift");
 }
 
+// The forward's per-plane statistics, (N, C): mean in float64 and rstd in the accumulation type.
+// With no positions (H*W = 0) they are NaN, as a mean over nothing is; the caller returns early then.
+inline std::pair<at::Tensor, at::Tensor> new_stats(const at::Tensor& x, bool nothing_to_normalise) {
+  auto mean = at::empty({x.size(0), x.size(1)}, x.options().dtype(at::kDouble));
+  auto rstd = at::empty({x.size(0), x.size(1)}, x.options().dtype(acc_type(x.scalar_type())));
+  if (nothing_to_normalise) {
+    mean.fill_(NAN);
+    rstd.fill_(NAN);
+  }
+  return {mean, rstd};
+}
+
+// The backward's gradients of the per-plane scale and shift, (N, C) in the accumulation type,
+// zero-filled: the kernels add into them (and an empty x leaves them zero).
+inline std::pair<at::Tensor, at::Tensor> new_affine_grads(const at::Tensor& x) {
+  const auto options = x.options().dtype(acc_type(x.scalar_type()));
+  return {at::zeros({x.size(0), x.size(1)}, options), at::zeros({x.size(0), x.size(1)}, options)};
+}
+
 }  // namespace genfast::instance_norm

@@ -576,14 +576,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_cpu(const at::Tenso
   const auto acc = acc_type(x.scalar_type());
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
   auto out = cpu::empty_like_cached(x);
-  auto mean = at::empty({N, C}, x.options().dtype(at::kDouble));
-  auto rstd = at::empty({N, C}, x.options().dtype(acc));
-  if (out.numel() == 0) {
-    // N = 0 or C = 0: nothing to do; H*W = 0: no statistics (NaN, as a mean over nothing is)
-    mean.fill_(NAN);
-    rstd.fill_(NAN);
-    return {out, mean, rstd};
-  }
+  // N = 0 or C = 0: nothing to do; H*W = 0: no statistics (NaN)
+  at::Tensor mean, rstd;  // (no structured binding: C++17 lambdas cannot capture one)
+  std::tie(mean, rstd) = new_stats(x, out.numel() == 0);
+  if (out.numel() == 0) return {out, mean, rstd};
   const Layout layout = layout_of(out);
   const auto xc = in_layout(x, layout);
   at::Tensor y = out.strides() == xc.strides() ? out : at::empty_like(xc);
@@ -616,8 +612,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_backward_cpu(
   const auto acc = acc_type(x.scalar_type());
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
   auto gx = cpu::empty_like_cached(x);
-  auto gscale = at::zeros({N, C}, x.options().dtype(acc));
-  auto gshift = at::zeros({N, C}, x.options().dtype(acc));
+  at::Tensor gscale, gshift;
+  std::tie(gscale, gshift) = new_affine_grads(x);
   if (gx.numel() == 0) return {gx, gscale, gshift};
   const Layout layout = layout_of(gx);
   const auto xc = in_layout(x, layout);

@@ -165,13 +165,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_cuda(const at::Tens
   const auto acc = acc_type(x.scalar_type());
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
   auto out = at::empty_like(x);
-  auto mean = at::empty({N, C}, x.options().dtype(at::kDouble));
-  auto rstd = at::empty({N, C}, x.options().dtype(acc));
-  if (out.numel() == 0) {
-    mean.fill_(NAN);
-    rstd.fill_(NAN);
-    return {out, mean, rstd};
-  }
+  // N = 0 or C = 0: nothing to do; H*W = 0: no statistics (NaN)
+  at::Tensor mean, rstd;  // (no structured binding: C++17 lambdas cannot capture one)
+  std::tie(mean, rstd) = new_stats(x, out.numel() == 0);
+  if (out.numel() == 0) return {out, mean, rstd};
   TORCH_CHECK(N * C <= INT32_MAX, "genfast.instance_norm: N * C = ", N * C, " planes is too many for the CUDA kernel");
   const auto xc = x.contiguous();
   at::Tensor y = out.is_contiguous() ? out : at::empty_like(xc);
@@ -203,8 +200,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_backward_cuda(
   const auto acc = acc_type(x.scalar_type());
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
   auto gx = at::empty_like(x);
-  auto gscale = at::zeros({N, C}, x.options().dtype(acc));
-  auto gshift = at::zeros({N, C}, x.options().dtype(acc));
+  at::Tensor gscale, gshift;
+  std::tie(gscale, gshift) = new_affine_grads(x);
   if (gx.numel() == 0) return {gx, gscale, gshift};
   TORCH_CHECK(N * C <= INT32_MAX, "genfast.instance_norm_backward: N * C = ", N * C,
               " planes is too many for the CUDA kernel");

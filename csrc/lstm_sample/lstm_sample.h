@@ -189,4 +189,31 @@ inline Sizes check_inputs(const at::Tensor& embedding, at::TensorList w_ih, at::
   return s;
 }
 
+// What both entry points return and read: the tokens (B, steps) and the state they update in place,
+// copies of h0 and c0.
+struct Outputs {
+  at::Tensor tokens, h, c;
+};
+
+inline Outputs new_outputs(const Sizes& s, const at::Tensor& prime, const at::Tensor& h0, const at::Tensor& c0) {
+  return {at::empty({s.batch, s.steps}, prime.options()), h0.contiguous().clone(), c0.contiguous().clone()};
+}
+
+// The per-layer weights as contiguous tensors, in the order the kernels index them.
+struct LayerWeights {
+  std::vector<at::Tensor> w_ih, w_hh, b_ih, b_hh;
+};
+
+inline LayerWeights contiguous_layers(at::TensorList w_ih, at::TensorList w_hh, at::TensorList b_ih,
+                                      at::TensorList b_hh) {
+  LayerWeights w;
+  for (size_t l = 0; l < w_ih.size(); ++l) {
+    w.w_ih.push_back(w_ih[l].contiguous());
+    w.w_hh.push_back(w_hh[l].contiguous());
+    w.b_ih.push_back(b_ih[l].contiguous());
+    w.b_hh.push_back(b_hh[l].contiguous());
+  }
+  return w;
+}
+
 }  // namespace genfast::lstm_sample

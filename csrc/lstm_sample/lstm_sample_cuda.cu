@@ -134,17 +134,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_sample_cuda(
                                uniforms, top_k, top_p);
   const c10::cuda::CUDAGuard guard(embedding.device());
   // token ids are checked by the Python API (one synchronisation per call, not per step)
-  at::Tensor tokens = at::empty({s.batch, s.steps}, prime.options());
-  at::Tensor h_out = h0.contiguous().clone();
-  at::Tensor c_out = c0.contiguous().clone();
+  Outputs out = new_outputs(s, prime, h0, c0);
+  at::Tensor &tokens = out.tokens, &h_out = out.h, &c_out = out.c;
   if (s.batch == 0) return {tokens, h_out, c_out};
-  std::vector<at::Tensor> wi, wh, bi, bh;
-  for (int64_t l = 0; l < s.layers; ++l) {
-    wi.push_back(w_ih[l].contiguous());
-    wh.push_back(w_hh[l].contiguous());
-    bi.push_back(b_ih[l].contiguous());
-    bh.push_back(b_hh[l].contiguous());
-  }
+  const LayerWeights w = contiguous_layers(w_ih, w_hh, b_ih, b_hh);
+  const std::vector<at::Tensor> &wi = w.w_ih, &wh = w.w_hh, &bi = w.b_ih, &bh = w.b_hh;
   AT_DISPATCH_FLOATING_TYPES(embedding.scalar_type(), "lstm_sample_cuda", [&] {
     run<scalar_t>(embedding.contiguous(), wi, wh, bi, bh, proj_weight.contiguous(), proj_bias.contiguous(),
                   prime.contiguous(), temperature.contiguous(), uniforms.contiguous(), top_k, top_p, s, tokens, h_out,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from genfast.checks import ArgumentError
 from genfast.models.base import FeatureNet
 from genfast.models.efficientnet_lite import EfficientNetLite0
 from genfast.models.vgg import KNOWN_FILES, URLS, VGG
@@ -30,16 +31,18 @@ def hub_checkpoint_dir() -> Path:
 
 
 def _read_checkpoint(path: Path) -> dict:
+    """A state dict from a .safetensors file or a torch file read weights-only (no code runs)."""
+    from genfast import io
+
     if not path.exists():
         raise WeightsNotFoundError(f"weights: no such file: {str(path)!r}")
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return load_file(str(path))
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a truncated download or a file that is not a checkpoint
-        raise ValueError(f"weights: cannot read {str(path)!r} as a PyTorch checkpoint: {e}") from None
+            return io.load_safetensors(path, name="weights")[0]
+        state = io.torch_load(path, name="weights")
+    except ValueError as e:  # a truncated download, a file that is not a checkpoint, or code in the pickle
+        raise ArgumentError("weights", f"cannot read {str(path)!r} as a PyTorch checkpoint: "
+                                       f"{getattr(e, 'detail', e)}") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from genfast.checks import ArgumentError, is_int
+
 
 class CharLSTM(nn.Module):
     """embedding -> torch.nn.LSTM (batch_first) -> linear projection to the vocabulary.
@@ -18,8 +20,8 @@ class CharLSTM(nn.Module):
         super().__init__()
         for name, value in (("vocab_size", vocab_size), ("embedding_dim", embedding_dim),
                             ("hidden_size", hidden_size), ("num_layers", num_layers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"CharLSTM: {name} must be a positive integer, got {value!r}")
+            if not is_int(value) or value < 1:
+                raise ArgumentError(name, f"{name} must be a positive integer, got {value!r}", where="CharLSTM")
         self.vocab_size, self.embedding_dim = vocab_size, embedding_dim
         self.hidden_size, self.num_layers = hidden_size, num_layers
         self.embedding = nn.Embedding(vocab_size, embedding_dim)

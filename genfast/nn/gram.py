@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from genfast import ops
+from genfast.checks import acc_dtype
 
 
 class GramMatrix(torch.nn.Module):
@@ -50,7 +51,8 @@ class StyleLoss(torch.nn.Module):
         with torch.no_grad():
             g = ops.gram_matrix(features.detach(), normalize=kwargs.get("normalize", "chw"),
                                 impl=kwargs.get("impl", "auto"))
-        return cls(g.float().mean(0, keepdim=True).to(g.dtype), **kwargs)
+        # the batch mean in the accumulation dtype: float64 features keep a float64 target
+        return cls(g.to(acc_dtype(g.dtype)).mean(0, keepdim=True).to(g.dtype), **kwargs)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return ops.style_loss(features, self.target, normalize=self.normalize, reduction=self.reduction,

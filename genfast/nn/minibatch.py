@@ -7,6 +7,8 @@ import math
 
 import torch
 
+from genfast.checks import check_int
+
 from genfast import ops
 
 
@@ -15,10 +17,8 @@ class MinibatchStdDev(torch.nn.Module):
 
     def __init__(self, group_size: int = 4, num_channels: int = 1, eps: float = 1e-8, impl: str = "auto"):
         super().__init__()
-        if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
-            raise ValueError(f"MinibatchStdDev: expected group_size to be a positive int, got {group_size!r}")
-        if isinstance(num_channels, bool) or not isinstance(num_channels, int) or num_channels < 1:
-            raise ValueError(f"MinibatchStdDev: expected num_channels to be a positive int, got {num_channels!r}")
+        check_int(group_size, "group_size", 1, where="MinibatchStdDev")
+        check_int(num_channels, "num_channels", 1, where="MinibatchStdDev")
         self.group_size, self.num_channels, self.eps, self.impl = group_size, num_channels, eps, impl
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -43,8 +43,7 @@ class MinibatchDiscrimination(torch.nn.Module):
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features),
                             ("kernel_dims", kernel_dims)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"MinibatchDiscrimination: expected {name} to be a positive int, got {value!r}")
+            check_int(value, name, 1, where="MinibatchDiscrimination")
         self.in_features, self.out_features, self.kernel_dims = in_features, out_features, kernel_dims
         self.T = torch.nn.Parameter(torch.empty(in_features, out_features, kernel_dims))
         torch.nn.init.normal_(self.T, 0.0, 1.0 / math.sqrt(in_features))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from genfast.checks import ArgumentTypeError, acc_dtype, check_choice, check_tensor, fail, is_number
+
 from genfast import _native
 from genfast.reference import gram as ref
 
@@ -19,13 +21,8 @@ REDUCTION = ref.REDUCTION
 
 def _check_features(features, op: str) -> torch.Tensor:
     """Validate features and view them as (N, C, L) without copying."""
-    if not isinstance(features, torch.Tensor):
-        raise TypeError(f"genfast.{op}: expected features to be a torch.Tensor, got {type(features).__name__}")
-    if features.dim() not in (3, 4):
-        raise ValueError(f"genfast.{op}: expected features of shape (N, C, H, W) or (N, C, L), "
-                         f"got shape {tuple(features.shape)}")
-    if not features.is_floating_point():
-        raise TypeError(f"genfast.{op}: expected features to be a floating-point tensor, got {features.dtype}")
+    check_tensor(features, "features", dims=(3, 4), shape="(N, C, H, W) or (N, C, L)", floating=True,
+                 where=f"genfast.{op}")
     n, c = features.shape[:2]
     # A channels_last (N, C, H, W) map flattens to an (N, C, L) view with stride 1 over C:
     # the kernels take any strides, so no copy is made.
@@ -35,9 +32,7 @@ def _check_features(features, op: str) -> torch.Tensor:
 
 
 def _check_choice(value, choices, op: str, name: str) -> str:
-    if value not in choices:
-        raise ValueError(f"genfast.{op}: expected {name} to be one of {choices}, got {value!r}")
-    return value
+    return check_choice(value, name, choices, where=f"genfast.{op}")
 
 
 def gram_matrix(features: torch.Tensor, *, normalize: str = "chw", impl: str = "auto") -> torch.Tensor:
@@ -59,8 +54,7 @@ def gram_matrix(features: torch.Tensor, *, normalize: str = "chw", impl: str = "
 
 
 def _as_batched_target(target_gram, f: torch.Tensor, op: str) -> torch.Tensor:
-    if not isinstance(target_gram, torch.Tensor):
-        raise TypeError(f"genfast.{op}: expected target_gram to be a torch.Tensor, got {type(target_gram).__name__}")
+    check_tensor(target_gram, "target_gram", where=f"genfast.{op}")
     n, c = f.shape[:2]
     t = target_gram.unsqueeze(0) if target_gram.dim() == 2 else target_gram
     if t.dim() != 3 or t.shape[1:] != (c, c) or t.shape[0] not in (1, n):
@@ -99,8 +93,8 @@ def style_loss(features: torch.Tensor, target_gram: torch.Tensor, *, normalize: 
     t = _as_batched_target(target_gram, f, "style_loss")
     _check_choice(normalize, NORMALIZE, "style_loss", "normalize")
     _check_choice(reduction, REDUCTION, "style_loss", "reduction")
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-        raise TypeError(f"genfast.style_loss: expected weight to be a number, got {type(weight).__name__}")
+    if not is_number(weight):
+        raise fail("weight", "a number", type(weight).__name__, where="genfast.style_loss", cls=ArgumentTypeError)
     if _native.resolve("style_loss", impl, f.device):
         scale = ref.gram_scale(normalize, f.shape[1], f.shape[2])
         loss, _ = torch.ops.genfast.style_loss(f, t, scale, reduction, float(weight))
@@ -110,9 +104,6 @@ def style_loss(features: torch.Tensor, target_gram: torch.Tensor, *, normalize: 
 
 # ---------------------------------------------------------------------------------------------
 # Fake (meta) kernels and autograd, registered when the native library is loaded.
-
-def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def _register() -> None:
@@ -128,7 +119,7 @@ def _register() -> None:
     @torch.library.register_fake("genfast::style_loss")
     def _(features, target, scale, reduction, weight):
         n, c, _ = features.shape
-        acc = _acc_dtype(features.dtype)
+        acc = acc_dtype(features.dtype)
         return features.new_empty((), dtype=acc), features.new_empty((n, c, c), dtype=acc)
 
     @torch.library.register_fake("genfast::style_loss_backward")

@@ -16,44 +16,32 @@ from __future__ import annotations
 
 import torch
 
+from genfast.checks import ArgumentError, acc_dtype, check_choice, check_number, check_tensor
+
 from genfast import _native
 from genfast.reference import instance_norm as ref
 
 ACTIVATIONS = ref.ACTIVATIONS
 
 
-def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
 
 def _check_x(x, op: str) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"genfast.{op}: expected x to be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 4:
-        raise ValueError(f"genfast.{op}: expected x of shape (N, C, H, W), got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"genfast.{op}: expected x to be a floating-point tensor, got {x.dtype}")
+    check_tensor(x, "x", dims=(4,), shape="(N, C, H, W)", floating=True, where=f"genfast.{op}")
 
 
 def _check_options(eps, activation, negative_slope, op: str) -> None:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
-        raise ValueError(f"genfast.{op}: expected eps to be a number >= 0, got {eps!r}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"genfast.{op}: expected activation to be one of {ACTIVATIONS}, got {activation!r}")
-    if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)):
-        raise TypeError(f"genfast.{op}: expected negative_slope to be a number, got {negative_slope!r}")
+    check_number(eps, "eps", where=f"genfast.{op}")
+    check_choice(activation, "activation", ACTIVATIONS, where=f"genfast.{op}")
+    check_number(negative_slope, "negative_slope", low=None, where=f"genfast.{op}")
 
 
 def _check_param(t, shape: tuple, x: torch.Tensor, op: str, name: str) -> None:
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"genfast.{op}: expected {name} to be a torch.Tensor, got {type(t).__name__}")
+    where = f"genfast.{op}"
+    check_tensor(t, name, where=where)
     if tuple(t.shape) != shape:
-        raise ValueError(f"genfast.{op}: expected {name} of shape {shape} to match x of shape {tuple(x.shape)}, "
-                         f"got shape {tuple(t.shape)}")
-    if not t.is_floating_point():
-        raise TypeError(f"genfast.{op}: expected {name} to be a floating-point tensor, got {t.dtype}")
-    if t.device != x.device:
-        raise ValueError(f"genfast.{op}: expected {name} on x's device ({x.device}), got {t.device}")
+        raise ArgumentError(name, f"expected {name} of shape {shape} to match x of shape {tuple(x.shape)}, "
+                                  f"got shape {tuple(t.shape)}", where=where)
+    check_tensor(t, name, floating=True, device=x.device, like="x's", where=where)
 
 
 def instance_norm(x: torch.Tensor, weight: torch.Tensor | None = None, bias: torch.Tensor | None = None, *,
@@ -80,7 +68,7 @@ def instance_norm(x: torch.Tensor, weight: torch.Tensor | None = None, bias: tor
     if bias is not None:
         _check_param(bias, (c,), x, op, "bias")
     if _native.resolve(op, impl, x.device):
-        acc = _acc_dtype(x.dtype)
+        acc = acc_dtype(x.dtype)
         scale = None if weight is None else weight.to(acc).reshape(1, c).expand(n, c)
         shift = None if bias is None else bias.to(acc).reshape(1, c).expand(n, c)
         y, _, _ = torch.ops.genfast.instance_norm(x, scale, shift, float(eps), activation, float(negative_slope))
@@ -89,10 +77,7 @@ def instance_norm(x: torch.Tensor, weight: torch.Tensor | None = None, bias: tor
 
 
 def _check_style(style, n: int, num_styles: int, x: torch.Tensor, op: str) -> None:
-    if not isinstance(style, torch.Tensor):
-        raise TypeError(f"genfast.{op}: expected style to be a torch.Tensor, got {type(style).__name__}")
-    if style.device != x.device:
-        raise ValueError(f"genfast.{op}: expected style on x's device ({x.device}), got {style.device}")
+    check_tensor(style, "style", device=x.device, like="x's", where=f"genfast.{op}")
     if style.dtype in (torch.int64, torch.int32):
         if tuple(style.shape) != (n,):
             raise ValueError(f"genfast.{op}: expected style indices of shape ({n},) (one per sample of x), "
@@ -136,7 +121,7 @@ def conditional_instance_norm(x: torch.Tensor, style: torch.Tensor, gamma: torch
     _check_param(beta, (num_styles, c), x, op, "beta")
     _check_style(style, n, num_styles, x, op)
     if _native.resolve("instance_norm", impl, x.device):
-        acc = _acc_dtype(x.dtype)
+        acc = acc_dtype(x.dtype)
         scale, shift = ref.style_affine(style, gamma.to(acc), beta.to(acc))
         y, _, _ = torch.ops.genfast.instance_norm(x, scale, shift, float(eps), activation, float(negative_slope))
         return y
@@ -150,13 +135,13 @@ def _register() -> None:
     @torch.library.register_fake("genfast::instance_norm")
     def _(x, scale, shift, eps, activation, negative_slope):
         n, c = x.shape[:2]
-        acc = _acc_dtype(x.dtype)
+        acc = acc_dtype(x.dtype)
         return torch.empty_like(x), x.new_empty((n, c), dtype=torch.float64), x.new_empty((n, c), dtype=acc)
 
     @torch.library.register_fake("genfast::instance_norm_backward")
     def _(grad, x, mean, rstd, scale, shift, eps, activation, negative_slope):
         n, c = x.shape[:2]
-        acc = _acc_dtype(x.dtype)
+        acc = acc_dtype(x.dtype)
         return torch.empty_like(x), x.new_empty((n, c), dtype=acc), x.new_empty((n, c), dtype=acc)
 
     def forward_setup(ctx, inputs, output):

@@ -12,11 +12,14 @@ import math
 import torch
 
 from genfast import _native
+from genfast.checks import ArgumentError, check_int, is_int, is_number
 from genfast.reference import lstm_sample as ref
+
+OP = "genfast.lstm_sample"
 
 
 def _fail(name: str, expected: str, got) -> None:
-    raise ValueError(f"genfast.lstm_sample: expected {name} to be {expected}, got {got}")
+    raise ArgumentError(name, f"expected {name} to be {expected}, got {got}", where=OP)
 
 
 def lstm_sample(embedding: torch.Tensor, layers, proj_weight: torch.Tensor, proj_bias: torch.Tensor,
@@ -41,8 +44,7 @@ def lstm_sample(embedding: torch.Tensor, layers, proj_weight: torch.Tensor, proj
     b, p = prime.shape
     if p < 1:
         _fail("prime", "at least one token per row (P >= 1)", f"shape {tuple(prime.shape)}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        _fail("steps", "an integer >= 0", repr(steps))
+    check_int(steps, "steps", 0, where=OP)
     if embedding.dim() != 2:
         _fail("embedding", "(V, E)", tuple(embedding.shape))
     v, e = embedding.shape
@@ -85,7 +87,7 @@ def lstm_sample(embedding: torch.Tensor, layers, proj_weight: torch.Tensor, proj
             _fail("temperature", "finite and >= 0",
                   temp.tolist() if temp.numel() <= 8 else "a negative or non-finite value")
     else:
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        if not is_number(temperature):
             _fail("temperature", "a float or a (B,) tensor", type(temperature).__name__)
         if not math.isfinite(temperature) or temperature < 0 or temperature > torch.finfo(dtype).max:
             _fail("temperature", f"finite and >= 0 (in {dtype})", temperature)
@@ -96,12 +98,11 @@ def lstm_sample(embedding: torch.Tensor, layers, proj_weight: torch.Tensor, proj
 
     if top_k is None:
         top_k = 0
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+    if not is_int(top_k) or top_k < 0:
         _fail("top_k", "None or an integer >= 0", repr(top_k))
     if top_p is None:
         top_p = 1.0
-    if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not (0.0 < top_p <= 1.0) \
-            or math.isnan(top_p):
+    if not is_number(top_p) or not (0.0 < top_p <= 1.0) or math.isnan(top_p):
         _fail("top_p", "in (0, 1]", repr(top_p))
 
     layers_n = len(layers)

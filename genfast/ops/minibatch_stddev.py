@@ -14,21 +14,16 @@ from __future__ import annotations
 import torch
 
 from genfast import _native
+from genfast.checks import check_int, check_number, check_tensor
 from genfast.reference import minibatch_stddev as ref
 
 
 def _check(x, group_size, num_channels, eps, op: str) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"genfast.{op}: expected x to be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 4:
-        raise ValueError(f"genfast.{op}: expected x of shape (N, C, H, W), got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"genfast.{op}: expected x to be a floating-point tensor, got {x.dtype}")
-    for name, value in (("group_size", group_size), ("num_channels", num_channels)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"genfast.{op}: expected {name} to be a positive int, got {value!r}")
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0:
-        raise ValueError(f"genfast.{op}: expected eps to be a number >= 0, got {eps!r}")
+    where = f"genfast.{op}"
+    check_tensor(x, "x", dims=(4,), shape="(N, C, H, W)", floating=True, where=where)
+    check_int(group_size, "group_size", 1, where=where)
+    check_int(num_channels, "num_channels", 1, where=where)
+    check_number(eps, "eps", where=where)
     n, c = x.shape[:2]
     if c % num_channels:
         raise ValueError(f"genfast.{op}: expected the channel count of x ({c}) to be divisible by "

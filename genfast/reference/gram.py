@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from genfast.checks import acc_dtype
+
 NORMALIZE = ("none", "hw", "chw")
 REDUCTION = ("mse", "sum", "frobenius")
 
@@ -26,9 +28,6 @@ def gram_scale(normalize: str, channels: int, length: int) -> float:
     raise ValueError(f"expected normalize to be one of {NORMALIZE}, got {normalize!r}")
 
 
-def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
 
 def _gram_acc(features: torch.Tensor, normalize: str) -> torch.Tensor:
     """G in float32 (float64 for float64 input)."""
@@ -36,7 +35,7 @@ def _gram_acc(features: torch.Tensor, normalize: str) -> torch.Tensor:
     length = 1
     for size in features.shape[2:]:
         length *= size
-    f = features.reshape(n, c, length).to(_acc_dtype(features.dtype))
+    f = features.reshape(n, c, length).to(acc_dtype(features.dtype))
     return torch.bmm(f, f.transpose(1, 2)) * gram_scale(normalize, c, f.shape[2])
 
 

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import torch
 
+from genfast.checks import acc_dtype
+
 ACTIVATIONS = ("none", "relu", "leaky_relu")
 
-
-def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def activate(y: torch.Tensor, activation: str, negative_slope: float = 0.01) -> torch.Tensor:
@@ -36,7 +35,7 @@ def activate(y: torch.Tensor, activation: str, negative_slope: float = 0.01) -> 
 def affine_instance_norm(x: torch.Tensor, scale: torch.Tensor | None, shift: torch.Tensor | None,
                          eps: float = 1e-5, activation: str = "none", negative_slope: float = 0.01) -> torch.Tensor:
     """The shared core: scale and shift of shape (N, C) (or None), in x's dtype out."""
-    xf = x.to(_acc_dtype(x.dtype))
+    xf = x.to(acc_dtype(x.dtype))
     mean = xf.mean(dim=(2, 3), keepdim=True)
     var = (xf - mean).square().mean(dim=(2, 3), keepdim=True)
     y = (xf - mean) * torch.rsqrt(var + eps)
@@ -79,7 +78,7 @@ def instance_norm_backward(grad: torch.Tensor, x: torch.Tensor, scale: torch.Ten
     derivative (the native backward's own autograd is built on it). grad_scale and grad_shift are
     (N, C) in the accumulation dtype.
     """
-    acc = _acc_dtype(x.dtype)
+    acc = acc_dtype(x.dtype)
     xf, g = x.to(acc), grad.to(acc)
     m = xf.shape[2] * xf.shape[3]
     mean = xf.mean(dim=(2, 3), keepdim=True)

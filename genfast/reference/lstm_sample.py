@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import torch
 
+from genfast.checks import acc_dtype
+
 
 def lstm_step(x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_ih, w_hh, b_ih, b_hh):
     gates = x @ w_ih.T + b_ih + h @ w_hh.T + b_hh
@@ -30,7 +32,7 @@ def lstm_step(x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, w_ih, w_hh, b_i
 
 def filtered_probs(logits: torch.Tensor, temperature: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
     """Unnormalised kept probabilities (B, V) for T > 0 rows; rows with T = 0 are handled by argmax."""
-    acc = torch.float64 if logits.dtype == torch.float64 else torch.float32
+    acc = acc_dtype(logits.dtype)
     t = temperature.to(acc).clamp_min(torch.finfo(acc).tiny)[:, None]
     z = logits.to(acc) / t
     p = torch.exp(z - z.max(dim=1, keepdim=True).values)

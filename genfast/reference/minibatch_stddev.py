@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import torch
 
+from genfast.checks import acc_dtype
+
 
 def group_size_of(n: int, group_size: int) -> int:
     return min(group_size, n)
@@ -22,7 +24,9 @@ def minibatch_stddev(x: torch.Tensor, group_size: int = 4, num_channels: int = 1
     n, c, h, w = x.shape
     g = group_size_of(n, group_size)
     f = num_channels
-    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+    if n == 0:      # no samples, no groups: the empty output the native op returns
+        return torch.cat([x, x.new_empty((0, f, h, w))], dim=1)
+    acc = acc_dtype(x.dtype)
     y = x.to(acc).reshape(g, -1, f, c // f, h, w)
     y = y - y.mean(dim=0)
     y = y.square().mean(dim=0)
@@ -40,7 +44,9 @@ def minibatch_stddev_backward(grad_out: torch.Tensor, x: torch.Tensor, group_siz
     n, c, h, w = x.shape
     g = group_size_of(n, group_size)
     f = num_channels
-    acc = torch.float64 if x.dtype == torch.float64 else torch.float32
+    if n == 0:
+        return grad_out[:, :c].to(x.dtype).clone()
+    acc = acc_dtype(x.dtype)
     xs = x.to(acc).reshape(g, -1, f, c // f, h, w)
     mu = xs.mean(dim=0, keepdim=True)
     s = ((xs - mu).square().mean(dim=0, keepdim=True) + eps).sqrt()

@@ -32,8 +32,8 @@ from genfast import io, ops
 from genfast.checks import ArgumentError, check_choice, check_int, check_number
 from genfast.rl import boards, curves, metrics, oracles
 from genfast.rl.learners import FLIPPERS_KIND, TICTACTOE_KIND, QLearner, TDValueLearner, load_agent
-from genfast.training import (Checkpoint, MetricsLog, TrainingInterrupted, TrainResult, checkpoint, deferred_interrupt,
-                              metrics as metrics_log, postfix, progress_bar)
+from genfast.training import (Checkpoint, MetricsLog, TrainResult, checkpoint, checkpoint_on_interrupt,
+                              deferred_interrupt, metrics as metrics_log, postfix, progress_bar)
 
 CHECKPOINT_VERSION = 1
 OPPONENTS = ("self", "random", "perfect")      # or the path of a trained agent
@@ -301,7 +301,7 @@ def _train(game_cls, config, out, *, resume: bool = True, progress: bool = True,
 
     bar = progress_bar(total, initial=played, desc=f"{game.name} games", unit="game", enabled=progress)
     log = MetricsLog(metrics_log.default_path(out), log_dir=log_dir, start_step=played)
-    try:
+    with bar, log, checkpoint_on_interrupt(lambda: (save_checkpoint(played), played)):   # Ctrl-C: checkpoint, stop
         while played < total:
             nxt = boundary(played)
             chunk = nxt - played
@@ -322,12 +322,6 @@ def _train(game_cls, config, out, *, resume: bool = True, progress: bool = True,
                 save_checkpoint(played)
             if callback is not None:
                 callback(played, {"tables": tables})
-    except KeyboardInterrupt:
-        bar.close()
-        raise TrainingInterrupted(save_checkpoint(played), played) from None
-    finally:
-        bar.close()
-        log.close()
 
     save_checkpoint(played)
     finals = [game.evaluate(tables[run].numpy(), run, final=True) for run in range(runs)]

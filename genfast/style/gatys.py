@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from genfast import io, ops
-from genfast.checks import ArgumentError, check_device, check_int, check_number
+from genfast.checks import ArgumentError, check_device, check_int, check_number, is_int
 from genfast.models import FeatureNet, feature_net
 from genfast.style import color, losses
 from genfast.training.progress import progress_bar
@@ -310,16 +310,13 @@ def stylize(content, style, *, style_blend_weights: Sequence[float] | None = Non
     color.check_mode(preserve_color)
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
-    lr = DEFAULT_LR[optimizer] if lr is None else lr
-    if not (isinstance(lr, (int, float)) and lr > 0):
-        raise ValueError(f"lr: expected a positive number, got {lr!r}")
+    lr = check_number(DEFAULT_LR[optimizer] if lr is None else lr, "lr", positive=True)
     for name, value, low in (("iterations", iterations, 0), ("num_scales", num_scales, 1),
                              ("save_every", save_every, 0)):
         check_int(value, name, low)
-    if tile is not None and (not isinstance(tile, int) or tile < 32):
-        raise ValueError(f"tile: expected an integer of at least 32 pixels, got {tile!r}")
-    if isinstance(tile_halo, bool) or not isinstance(tile_halo, int) or tile_halo < 0:
-        raise ValueError(f"tile_halo: expected an integer >= 0 (pixels), got {tile_halo!r}")
+    if tile is not None and (not is_int(tile) or tile < 32):
+        raise ArgumentError("tile", f"expected an integer of at least 32 pixels, got {tile!r}")
+    check_int(tile_halo, "tile_halo", 0)
     if output is not None and Path(output).suffix.lower() not in io.IMAGE_SUFFIXES:
         raise ValueError(f"output: unknown image suffix in {str(output)!r}; expected one of "
                          f"{sorted(io.IMAGE_SUFFIXES)}")

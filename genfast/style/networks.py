@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from genfast.checks import check_int
 from genfast.nn import ConditionalInstanceNorm2d, InstanceNorm2d
 
 
@@ -86,8 +87,9 @@ class ConvLayer(nn.Module):
 # fraction of oneDNN's speed: its kernels vectorise over output channels. Rewritten on the 2x2
 # space-to-depth input (4 * C_in channels at half the resolution) it becomes a 5x5 convolution with
 # 4 * C_out outputs, one per output phase (a_y, a_x): output pixel (2P + a) = sum over k of
-# w[k] * x[2P + a + k] = sum over (M, r) of w[2M + r - a] * x_s2d[r][P + M]. 23% more
-# multiply-adds (taps outside the 9x9 kernel are zero), about 3x faster on the CPU.
+# w[k] * x[2P + a + k] = sum over (M, r) of w[2M + r - a] * x_s2d[r][P + M]: 23% more
+# multiply-adds (taps outside the 9x9 kernel are zero), but at oneDNN's full speed (the measured
+# gain is in benchmarks/RESULTS.md, "Feed-forward stylizer inference").
 def _s2d_taps(k: int, device) -> tuple[torch.Tensor, int]:
     """Indices into the kernel axis padded by one zero each side: [a, M, r] -> 2M + r - a + 1."""
     m = (k + 1 + 1) // 2  # taps M = 0 .. m - 1 cover k + 1 positions (a + k for a in {0, 1})
@@ -282,8 +284,7 @@ class MultiStyleNet(nn.Module):
 
     def __init__(self, num_styles: int):
         super().__init__()
-        if isinstance(num_styles, bool) or not isinstance(num_styles, int) or num_styles < 1:
-            raise ValueError(f"MultiStyleNet: expected num_styles to be an int >= 1, got {num_styles!r}")
+        check_int(num_styles, "num_styles", 1, where="MultiStyleNet")
         self.num_styles = num_styles
         s = num_styles
         self.conv1 = ConvLayer(3, 32, kernel_size=9, stride=1)
@@ -365,8 +366,8 @@ def _to_fast_layout(x: torch.Tensor) -> tuple[torch.Tensor, torch.memory_format]
 
 def _one_image_at_a_time(x: torch.Tensor) -> bool:
     """Inference on the CPU runs a batch one image at a time: instance norm is per image anyway, and
-    one image's activations stay in cache between layers (a 512^2 batch of 4 runs ~1.4x faster as 4
-    batches of 1). With autograd on (training) the batch is kept whole."""
+    one image's activations stay in cache between layers (measured: benchmarks/RESULTS.md, "Feed-forward
+    stylizer inference"). With autograd on (training) the batch is kept whole."""
     return x.device.type == "cpu" and x.shape[0] > 1 and not torch.is_grad_enabled()
 
 

@@ -44,10 +44,8 @@ class TemporalSmoother:
 
     What it cannot remove: slow drift. Instance norm is computed over the whole frame, so people
     walking through a static scene shift every channel's statistics and with them the stylized
-    background a little each frame; an average damps fast jitter but passes a steady drift through.
-    On a trained stylizer and the static-camera test clip (vtest.avi, 60 frames at 384x288) the
-    background's flicker fell only from 1.12 to 0.94 at smoothing 0.7, while independent per-frame
-    noise falls about 4x (tests/test_video.py).
+    background a little each frame; an average damps fast jitter but passes a steady drift through
+    (measured on the static-camera test clip: benchmarks/RESULTS.md, "genfast video, end to end").
     """
 
     def __init__(self, smoothing: float = 0.0, *, threshold: float = 20.0, radius: int = 4):

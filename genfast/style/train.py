@@ -34,8 +34,8 @@ from genfast.models import FeatureNet, feature_net
 from genfast.style import losses
 from genfast.style.losses import DEFAULT_STYLE_WEIGHT, DEFAULT_TV_WEIGHT, PerceptualLoss
 from genfast.style.networks import MultiStyleNet, TransformerNet, load_stylizer, save_stylizer
-from genfast.training import (Checkpoint, MetricsLog, TrainingInterrupted, TrainResult, checkpoint, deferred_interrupt,
-                              distributed, metrics, progress_bar, postfix)
+from genfast.training import (Checkpoint, MetricsLog, TrainResult, checkpoint, checkpoint_on_interrupt,
+                              deferred_interrupt, distributed, metrics, progress_bar, postfix)
 from genfast.training.sampler import ShardedStream
 
 CHECKPOINT_VERSION = 2     # 2: the genfast.training checkpoint (weights_only-readable RNG states)
@@ -225,51 +225,47 @@ def train_stylizer(content, styles, *, out, steps: int | None = None, epochs: fl
             ids.append(k % len(style_ids) if multi else 0)
         return torch.stack(crops).to(device), ids
 
-    bar = progress_bar(steps, initial=min(start, steps), desc="train-stylizer", enabled=progress and main)
-    log = MetricsLog(log_path, log_dir=log_dir, start_step=start, enabled=main)
     history: list = []
     step = start
     try:
-        while step < steps:
-            x, ids = batch_for(step)
-            autocast = torch.autocast(device.type, dtype=amp_dtype) if amp else contextlib.nullcontext()
-            with autocast:
-                if multi:
-                    which = torch.tensor([style_ids[i] for i in ids], dtype=torch.long, device=device)
-                    y = train_model(x * 255, which)
-                else:
-                    y = train_model(x * 255)
-                total, parts_t = objective(x, y, ids)
-            c_loss, s_loss, t_loss = parts_t["content"], parts_t["style"], parts_t["tv"]
-            if not torch.isfinite(total):
-                raise FloatingPointError(f"train_stylizer: the loss became {total.item()} at step {step} "
-                                         f"(content {c_loss.item():.4g}, style {s_loss.item():.4g}, "
-                                         f"tv {t_loss.item():.4g}); lower lr or the weights")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(total).backward()
-            with deferred_interrupt():       # the update and the step count change together
-                scaler.step(optimizer)
-                scaler.update()
-                step += 1
-            parts = {"step": step, "content": c_loss.item(), "style": s_loss.item(), "tv": t_loss.item(),
-                     "total": total.item()}
-            history.append(parts)
-            bar.update(1)
-            postfix(bar, {"content": parts["content"], "style": parts["style"], "tv": parts["tv"]})
-            if step % log_every == 0 or step == steps:
-                log.log(step, **{k: v for k, v in parts.items() if k != "step"})
-            if sample_src is not None and step % sample_every == 0:
-                write_sample(step)
-            if checkpoint_every and step % checkpoint_every == 0 and step < steps:
-                save_checkpoint(step)
-            if callback is not None:
-                callback(step, parts)
-    except KeyboardInterrupt:
-        bar.close()
-        raise TrainingInterrupted(save_checkpoint(step), step) from None   # weights are "after step N"
+        bar = progress_bar(steps, initial=min(start, steps), desc="train-stylizer", enabled=progress and main)
+        log = MetricsLog(log_path, log_dir=log_dir, start_step=start, enabled=main)
+        with bar, log, checkpoint_on_interrupt(lambda: (save_checkpoint(step), step)):   # Ctrl-C: checkpoint, then stop
+            while step < steps:
+                x, ids = batch_for(step)
+                autocast = torch.autocast(device.type, dtype=amp_dtype) if amp else contextlib.nullcontext()
+                with autocast:
+                    if multi:
+                        which = torch.tensor([style_ids[i] for i in ids], dtype=torch.long, device=device)
+                        y = train_model(x * 255, which)
+                    else:
+                        y = train_model(x * 255)
+                    total, parts_t = objective(x, y, ids)
+                c_loss, s_loss, t_loss = parts_t["content"], parts_t["style"], parts_t["tv"]
+                if not torch.isfinite(total):
+                    raise FloatingPointError(f"train_stylizer: the loss became {total.item()} at step {step} "
+                                             f"(content {c_loss.item():.4g}, style {s_loss.item():.4g}, "
+                                             f"tv {t_loss.item():.4g}); lower lr or the weights")
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(total).backward()
+                with deferred_interrupt():       # the update and the step count change together
+                    scaler.step(optimizer)
+                    scaler.update()
+                    step += 1
+                parts = {"step": step, "content": c_loss.item(), "style": s_loss.item(), "tv": t_loss.item(),
+                         "total": total.item()}
+                history.append(parts)
+                bar.update(1)
+                postfix(bar, {"content": parts["content"], "style": parts["style"], "tv": parts["tv"]})
+                if step % log_every == 0 or step == steps:
+                    log.log(step, **{k: v for k, v in parts.items() if k != "step"})
+                if sample_src is not None and step % sample_every == 0:
+                    write_sample(step)
+                if checkpoint_every and step % checkpoint_every == 0 and step < steps:
+                    save_checkpoint(step)
+                if callback is not None:
+                    callback(step, parts)
     finally:
-        bar.close()
-        log.close()
         for h in hooks:
             h.remove()
 

@@ -82,12 +82,13 @@ class VideoReport:
         return "; ".join(parts)
 
 
-class VideoDecodeError(RuntimeError):
-    """The input could not be decoded to its end. The frames that did decode were stylized and
-    written (`report.output`, None when no frame decoded); `report` has the details."""
+class VideoDecodeError(ArgumentError):
+    """The input could not be decoded to its end (a bad input: exit 2 on the command line). The
+    frames that did decode were stylized and written (`report.output`, None when no frame decoded);
+    `report` has the details."""
 
-    def __init__(self, message: str, report: VideoReport):
-        super().__init__(message)
+    def __init__(self, detail: str, report: VideoReport):
+        super().__init__("input", detail)
         self.report = report
 
 
@@ -204,7 +205,7 @@ def stylize_video(input, output, model, *, style=None, batch_size: int = 4, smoo
     try:
         src = av.open(str(input))
     except av.error.FFmpegError as e:
-        raise VideoDecodeError(f"input {str(input)!r}: not a readable video ({e})",
+        raise VideoDecodeError(f"{str(input)!r} is not a readable video ({e})",
                                VideoReport(str(input), None, smoothing=smoothing, decode_errors=[str(e)])) from None
     report = VideoReport(str(input), str(output), smoothing=float(smoothing))
     with src:
@@ -286,7 +287,7 @@ def stylize_video(input, output, model, *, style=None, batch_size: int = 4, smoo
         where = (f"the {report.frames} frames that decoded were written to {str(output)!r} (pass "
                  f"allow_partial=True, --allow-partial, to accept a partial video)" if report.output
                  else "nothing was written")
-        raise VideoDecodeError(f"input {str(input)!r}: decoding stopped early ({decode_errors[0]}"
+        raise VideoDecodeError(f"{str(input)!r}: decoding stopped early ({decode_errors[0]}"
                                + (f"; {len(decode_errors) - 1} more errors" if len(decode_errors) > 1 else "")
                                + f"); {where}", report)
     return report

@@ -32,7 +32,7 @@ from genfast.nn import CharLSTM
 from genfast.text.data import CharWindows, Vocabulary, corpus_digest
 from genfast.text.metrics import evaluate
 from genfast.text.sample import LEGACY_KEYS, save_model
-from genfast.training import (Checkpoint, CheckpointError, MetricsLog, TrainingInterrupted, TrainResult, checkpoint,
+from genfast.training import (Checkpoint, CheckpointError, MetricsLog, TrainResult, checkpoint, checkpoint_on_interrupt,
                               deferred_interrupt, distributed, metrics, postfix, progress_bar)
 from genfast.training.sampler import ShardedStream
 
@@ -138,20 +138,21 @@ def train_run(text: str, out, config: TrainConfig | None = None, *, resume: bool
     ckpt = Checkpoint(ckpt_path, kind="text", config=run, version=CHECKPOINT_VERSION, enabled=main)
     step, history = 0, []
     state = ckpt.resume(models={"model": model}, optimizers={"optimizer": opt}) if resume else None
+    running = None      # the smoothed training loss the bar and the history show
     if state:
         step, history = int(state["step"]), list(state["extra"]["history"])
+        running = state["extra"]["running_loss"]
     start = step
     train_model = dist.wrap(model)
 
     def save_checkpoint(at: int):
         return ckpt.save(at, models={"model": model}, optimizers={"optimizer": opt}, history=history,
-                         vocab=vocab.to_dict(), model_config=model.config())
+                         running_loss=running, vocab=vocab.to_dict(), model_config=model.config())
 
+    model.train()
     bar = progress_bar(total, initial=min(step, total), desc="train", enabled=progress and main)
     log = MetricsLog(log_path, log_dir=log_dir, start_step=step, enabled=main)
-    running = None
-    model.train()
-    try:
+    with bar, log, checkpoint_on_interrupt(lambda: (save_checkpoint(step), step)):   # Ctrl-C: checkpoint, then stop
         while step < total:
             batch = stream.batch(step, config.batch_size)
             x = torch.stack([data[j][0] for j in batch]).to(device)
@@ -179,12 +180,6 @@ def train_run(text: str, out, config: TrainConfig | None = None, *, resume: bool
                     save_checkpoint(step)
             if callback is not None:
                 callback(step, {"loss": value})
-    except KeyboardInterrupt:
-        bar.close()
-        raise TrainingInterrupted(save_checkpoint(step), step) from None
-    finally:
-        bar.close()
-        log.close()
 
     save_checkpoint(step)
     if main:

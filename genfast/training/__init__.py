@@ -15,10 +15,10 @@ Sample sheets are genfast.io.save_image_grid.
 
 from genfast.training import checkpoint, distributed, metrics, weights
 from genfast.training.checkpoint import Checkpoint, CheckpointError
-from genfast.training.interrupt import TrainingInterrupted, deferred_interrupt
+from genfast.training.interrupt import TrainingInterrupted, checkpoint_on_interrupt, deferred_interrupt
 from genfast.training.metrics import MetricsLog
 from genfast.training.progress import postfix, progress_bar
 from genfast.training.result import TrainResult
 
 __all__ = ["checkpoint", "distributed", "metrics", "weights", "Checkpoint", "CheckpointError", "TrainingInterrupted",
-           "deferred_interrupt", "MetricsLog", "progress_bar", "postfix", "TrainResult"]
+           "deferred_interrupt", "checkpoint_on_interrupt", "MetricsLog", "progress_bar", "postfix", "TrainResult"]

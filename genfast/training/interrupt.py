@@ -5,14 +5,12 @@ leave the weights half-updated. `deferred_interrupt()` holds Ctrl-C back for the
 must run whole (the update) and delivers it right after, so the loop's `except KeyboardInterrupt`
 always sees a model that is exactly "after step N", and can checkpoint it.
 
-    try:
+    with checkpoint_on_interrupt(lambda: (ckpt.save(step, ...), step)):
         while step < steps:
             loss = ...; loss.backward()
             with deferred_interrupt():
                 optimizer.step()
                 step += 1
-    except KeyboardInterrupt:
-        raise TrainingInterrupted(ckpt.save(step, ...), step) from None
 """
 
 from __future__ import annotations
@@ -20,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+from typing import Callable
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -52,3 +51,17 @@ def deferred_interrupt():
         signal.signal(signal.SIGINT, previous)
     if pending:
         raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def checkpoint_on_interrupt(save: Callable[[], tuple]):
+    """On Ctrl-C in the body: `save()` -> (checkpoint path or None, step), then raise
+    TrainingInterrupted with them. `save` is a closure over the loop's variables, so it saves the
+    state as it is when the interrupt arrives."""
+    try:
+        yield
+    except TrainingInterrupted:
+        raise
+    except KeyboardInterrupt:
+        path, step = save()
+        raise TrainingInterrupted(path, step) from None

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from genfast import io
+from genfast.checks import is_number
 
 
 def default_path(out) -> Path:
@@ -58,14 +59,14 @@ class MetricsLog:
             return
         record = {"step": int(step), "time": round(time.time(), 3)}
         for k, v in values.items():
-            v = float(v) if hasattr(v, "__float__") and not isinstance(v, (int, bool)) else v
+            v = float(v) if hasattr(v, "__float__") and not isinstance(v, int) else v   # tensors, numpy
             record[k] = v if not (isinstance(v, float) and not math.isfinite(v)) else str(v)
         if self._file is not None:
             self._file.write(json.dumps(record) + "\n")
             self._file.flush()
         if self._writer is not None:
             for k, v in values.items():
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                if is_number(v):
                     self._writer.add_scalar(k, float(v), int(step))
 
     def close(self) -> None:

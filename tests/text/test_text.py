@@ -104,3 +104,54 @@ def test_cli_train_and_sample(tmp_path, corpus):
     r = subprocess.run([sys.executable, "-m", "genfast", "text", "sample", str(tmp_path / "nope.pt")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "model: no such file" in r.stderr
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_after_a_kill_is_bit_exact(corpus, tmp_path):
+    """A run killed part way (an exception mid-run, the checkpoint of step 10 left behind) resumes to the
+    same weights, history and final file as an uninterrupted run."""
+    small = corpus[:20000]
+    config = text.TrainConfig(window=20, step=5, batch_size=16, embedding_dim=8, hidden_size=16, num_layers=1,
+                              checkpoint_every=10, seed=3, max_steps=25)
+    full = text.train_run(small, tmp_path / "a.safetensors", config, progress=False)
+
+    def kill_at_17(step, _):
+        if step == 17:
+            raise Killed
+
+    with pytest.raises(Killed):
+        text.train_run(small, tmp_path / "b.safetensors", config, progress=False, callback=kill_at_17)
+    assert not (tmp_path / "b.safetensors").exists()
+    resumed = text.train_run(small, tmp_path / "b.safetensors", config, progress=False)
+    assert resumed.start_step == 10
+    assert [{k: v for k, v in r.items() if k != "time"} for r in resumed.history] == \
+        [{k: v for k, v in r.items() if k != "time"} for r in full.history]
+    for a, b in zip(resumed.model.parameters(), full.model.parameters()):
+        assert torch.equal(a, b)
+    ma, va = text.load(tmp_path / "a.safetensors")
+    mb, vb = text.load(tmp_path / "b.safetensors")
+    assert va.chars == vb.chars and all(torch.equal(x, y) for x, y in zip(ma.parameters(), mb.parameters()))
+    with pytest.raises(ValueError, match="different configuration.*lr: 0.002 -> 0.01"):
+        text.train_run(small, tmp_path / "b.safetensors", text.TrainConfig(**{**config.__dict__, "lr": 1e-2}),
+                       progress=False)
+
+
+def test_older_checkpoints_still_sample_and_say_how_to_train_on(corpus, tmp_path):
+    """A text checkpoint of genfast before genfast.training (model + state in one .pt, plain types only)
+    still loads for sampling; training into it asks for --no-resume instead of overwriting it."""
+    from genfast.nn import CharLSTM
+
+    vocab = text.Vocabulary.from_text(corpus)
+    model = CharLSTM(len(vocab), 8, 16, 1)
+    old = tmp_path / "old.pt"
+    torch.save({"model": model.state_dict(), "optimizer": torch.optim.Adam(model.parameters()).state_dict(),
+                "vocab": vocab.to_dict(), "config": {"window": 20}, "model_config": model.config(), "step": 5,
+                "history": [], "rng": torch.get_rng_state()}, old)
+    loaded, v = text.load(old)
+    assert v.chars == vocab.chars and all(torch.equal(a, b) for a, b in zip(loaded.parameters(), model.parameters()))
+    with pytest.raises(ValueError, match="older genfast.*--no-resume"):
+        text.train(corpus, old, text.TrainConfig(max_steps=1, hidden_size=16, embedding_dim=8, num_layers=1),
+                   progress=False)

@@ -8,8 +8,9 @@ import torch
 from genfast import _native, ops
 from genfast.nn import CharLSTM
 from genfast.reference import lstm_sample as ref
+from helpers import needs_native_op
 
-native = pytest.mark.skipif(not _native.native_available("lstm_sample", "cpu"), reason="native lstm_sample not built")
+native = needs_native_op("lstm_sample")
 
 
 def _model(vocab=40, hidden=32, layers=2, dtype=torch.float64, seed=0):

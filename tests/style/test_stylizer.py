@@ -18,6 +18,9 @@ from genfast.style.networks import read_state_dict, space_to_depth_conv, upsampl
 
 
 # --- pytorch/examples fast_neural_style/neural_style/transformer_net.py, as written there ---------
+# Deliberately a second copy beside genfast/reference/transformer_net.py (`duplicates` lists the
+# pair): this one is the external network whose checkpoints must load, so the test does not take
+# genfast's own twin on trust.
 
 class ExConvLayer(nn.Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride):

@@ -9,10 +9,10 @@ import torch
 import genfast
 from genfast import _native, nn, ops
 from genfast.reference import gram as ref
+from helpers import assert_compiles_like_eager, needs_cuda, needs_native_op
 
 NATIVE = genfast.native_available("style_loss", "cpu")
-needs_native = pytest.mark.skipif(not NATIVE, reason=f"genfast._C not built: {genfast.load_error()}")
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+needs_native = needs_native_op("style_loss")
 
 NORMALIZE = ["none", "hw", "chw"]
 REDUCTION = ["mse", "sum", "frobenius"]
@@ -261,15 +261,7 @@ def test_torch_compile_fullgraph():
     def objective(f):  # impl="auto": the choice itself must trace without a graph break
         return ops.style_loss(f, t) + ops.gram_matrix(f, impl="native").square().sum()
 
-    compiled = torch.compile(objective, fullgraph=True)  # inductor: the ops stay opaque calls
-    xe = x.clone().requires_grad_()
-    xc = x.clone().requires_grad_()
-    want = objective(xe)
-    got = compiled(xc)
-    torch.testing.assert_close(got, want)
-    want.backward()
-    got.backward()
-    torch.testing.assert_close(xc.grad, xe.grad)
+    assert_compiles_like_eager(objective, x)   # inductor: the ops stay opaque calls
 
 
 # ---------------------------------------------------------------------------------------------

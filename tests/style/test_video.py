@@ -233,6 +233,41 @@ def test_truncated_mkv_is_detected_from_its_declared_length(tmp_path, net):
     assert probe(tmp_path / "out.mkv")["frames"] == e.value.report.frames
 
 
+def test_truncated_avi_is_an_error_unless_partial_is_allowed(tmp_path, capsys):
+    """Issue 15: `head -c` of an AVI decoded 36 of 68 frames with exit 0 and no word. The AVI header
+    declares the stream's length; a file that ends before it is reported, exit 2, and --allow-partial
+    keeps the frames (a valid file) with a warning and exit 0."""
+    torch.manual_seed(0)
+    model = save_stylizer(TransformerNet(), tmp_path / "m.pth")
+    src = make_clip(tmp_path / "full.avi", n=24, w=128, h=96, codec="mjpeg", pix_fmt="yuvj420p")  # intra only
+    data = src.read_bytes()
+    cut = tmp_path / "half.avi"
+    cut.write_bytes(data[: len(data) // 2])
+    assert main(["video", str(src), str(tmp_path / "whole.mp4"), "--model", str(model), "--quiet"]) == 0
+    assert probe(tmp_path / "whole.mp4")["frames"] == 24          # the whole file is not flagged
+    capsys.readouterr()
+    out = tmp_path / "out.mp4"
+    assert main(["video", str(cut), str(out), "--model", str(model), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "truncated" in err and "--allow-partial" in err and "decoded" in err
+    frames = probe(out)["frames"]
+    assert 0 < frames < 24                                        # the partial output stays valid
+    out.unlink()
+    assert main(["video", str(cut), str(out), "--model", str(model), "--quiet", "--allow-partial"]) == 0
+    captured = capsys.readouterr()
+    assert "warning" in captured.err and f"wrote {out}" in captured.out and probe(out)["frames"] == frames
+
+
+def test_ctrl_c_before_the_first_frame_writes_nothing(tmp_path, clip, capsys, monkeypatch):
+    model = save_stylizer(TransformerNet(), tmp_path / "m.pth")
+    monkeypatch.setattr("genfast.style.networks.load_stylizer", lambda *a, **k: InterruptAfter(0))
+    out = tmp_path / "c.mp4"
+    assert main(["video", str(clip), str(out), "--model", str(model), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert "nothing was written" in err and "wrote" not in err
+    assert not out.exists() and not list(tmp_path.glob(".c.mp4*"))
+
+
 def test_garbage_input_writes_nothing(tmp_path, net):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00" * 2000)

@@ -23,7 +23,7 @@ from genfast.training.sampler import ShardedStream
 
 CONTENT = ["skimage:coffee", "skimage:chelsea", "skimage:rocket"]
 STYLE_A, STYLE_B, STYLE_C = "skimage:brick", "skimage:gravel", "skimage:grass"
-from helpers import SHARED_DATA  # noqa: E402
+from helpers import SHARED_DATA, equal_state  # noqa: E402
 
 SHARED = SHARED_DATA
 TINY = dict(batch_size=2, image_size=32, style_size=64, progress=False, checkpoint_every=0)
@@ -32,10 +32,6 @@ TINY = dict(batch_size=2, image_size=32, style_size=64, progress=False, checkpoi
 @pytest.fixture(scope="module")
 def net():
     return feature_net("auto")
-
-
-def _equal_state(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -124,7 +120,7 @@ def test_training_reduces_the_loss(tmp_path, net):
     assert float(after) < 0.8 * float(before), (float(before), float(after))
     # the written model is the trained one
     loaded = load_stylizer(tmp_path / "m.safetensors")
-    assert _equal_state(loaded.state_dict(), result.model.state_dict())
+    assert equal_state(loaded.state_dict(), result.model.state_dict())
 
 
 class Killed(Exception):
@@ -148,8 +144,8 @@ def test_resume_after_kill_is_bit_identical(tmp_path, net):
     resumed = train_stylizer(CONTENT, STYLE_A, out=tmp_path / "b" / "m.safetensors", steps=4, **kw)
     assert resumed.start_step == 2 and [h["step"] for h in resumed.history] == [3, 4]
     assert [h["total"] for h in resumed.history] == [h["total"] for h in straight.history[2:]]
-    assert _equal_state(resumed.model.state_dict(), straight.model.state_dict())      # bitwise
-    assert _equal_state(load_stylizer(tmp_path / "b" / "m.safetensors").state_dict(),
+    assert equal_state(resumed.model.state_dict(), straight.model.state_dict())      # bitwise
+    assert equal_state(load_stylizer(tmp_path / "b" / "m.safetensors").state_dict(),
                         load_stylizer(tmp_path / "a" / "m.safetensors").state_dict())
     # a different configuration does not silently continue someone else's checkpoint
     with pytest.raises(ValueError, match="different configuration"):
@@ -271,6 +267,6 @@ def test_ddp_two_gloo_processes(tmp_path):
     assert (tmp_path / "ddp.safetensors").is_file() and (tmp_path / "ddp.ckpt.pt").is_file()
     r0 = torch.load(tmp_path / "rank0.pt")
     r1 = torch.load(tmp_path / "rank1.pt")
-    assert _equal_state(r0, r1)
-    assert _equal_state(load_stylizer(tmp_path / "ddp.safetensors").state_dict(), r0)
+    assert equal_state(r0, r1)
+    assert equal_state(load_stylizer(tmp_path / "ddp.safetensors").state_dict(), r0)
     assert torch.load(tmp_path / "ddp.ckpt.pt", weights_only=True)["config"]["world_size"] == 2

@@ -7,10 +7,10 @@ import torch
 import genfast
 from genfast import nn, ops
 from genfast.reference import minibatch_stddev as ref
+from helpers import assert_compiles_like_eager, needs_cuda, needs_native_op
 
 NATIVE = genfast.native_available("minibatch_stddev", "cpu")
-needs_native = pytest.mark.skipif(not NATIVE, reason=f"genfast._C not built: {genfast.load_error()}")
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+needs_native = needs_native_op("minibatch_stddev")
 
 # (shape, group_size, num_channels): G < N, G = N (group_size > N too), G = 1, several F, odd sizes
 CONFIGS = [
@@ -150,13 +150,7 @@ def test_torch_compile_fullgraph():
     def fn(t):
         return ops.minibatch_stddev(t, num_channels=2).square().sum()
 
-    compiled = torch.compile(fn, fullgraph=True)
-    xe, xc = x.clone().requires_grad_(), x.clone().requires_grad_()
-    want, got = fn(xe), compiled(xc)
-    torch.testing.assert_close(got, want)
-    want.backward()
-    got.backward()
-    torch.testing.assert_close(xc.grad, xe.grad)
+    assert_compiles_like_eager(fn, x)
 
 
 @pytest.mark.parametrize("impl", ["auto", "reference"])

@@ -9,10 +9,10 @@ import torch.nn.functional as F
 import genfast
 from genfast import nn, ops
 from genfast.reference import instance_norm as ref
+from helpers import needs_cuda, needs_native_op
 
 NATIVE = genfast.native_available("instance_norm", "cpu")
-needs_native = pytest.mark.skipif(not NATIVE, reason=f"genfast._C not built: {genfast.load_error()}")
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+needs_native = needs_native_op("instance_norm")
 
 ACTS = ["none", "relu", "leaky_relu"]
 # odd sizes: C not a multiple of the 8-wide vector (the channels_last kernel vectorises over C),
