@@ -92,10 +92,9 @@ def _train_kwargs(args) -> dict:
 
 def _print_trained(result, extra: str) -> None:
     resumed = f" (resumed at game {result.start_step})" if result.start_step else ""
-    met = ", ".join(f"{k.replace('_', ' ')}: {'yes' if v else 'NO'}" for k, v in result.info["targets"].items())
     best = f" (run {result.info['best_run']} of {len(result.info['finals'])})" if len(result.info["finals"]) > 1 else ""
     print(f"wrote {result.output}{best}: {result.steps} games{resumed} in {result.seconds:.1f} s; {extra}")
-    print(f"targets: {met}")
+    print(_targets_line(result.info["targets"]))
     print(f"curve {result.info['curve']} (+ {result.info['curve_json'].name}), checkpoint {result.checkpoint}, "
           f"metrics {result.metrics}")
 
@@ -149,12 +148,20 @@ def run_flippers_play(args) -> int:
     return 0
 
 
-def _write_json(path, report, inputs: dict) -> None:
-    from genfast import io
+def _targets_line(targets: dict) -> str:
+    return "targets: " + ", ".join(f"{k.replace('_', ' ')}: {'yes' if v else 'NO'}" for k, v in targets.items())
 
-    io.check_output(path, inputs, name="json")
-    io.write_json(path, report)
-    print(f"wrote {path}")
+
+def _report_targets(args, report: dict, targets: dict) -> int:
+    """The end of `eval`: which targets the agent meets, and the report as JSON with --json."""
+    print(_targets_line(targets))
+    if args.json:
+        from genfast import io
+
+        io.check_output(args.json, {"agent": args.agent}, name="json")
+        io.write_json(args.json, {**report, "targets": targets})
+        print(f"wrote {args.json}")
+    return 0
 
 
 def run_tictactoe_eval(args) -> int:
@@ -170,11 +177,7 @@ def run_tictactoe_eval(args) -> int:
             print(f"{opp:<10}{side.upper():<7}" + "".join(f"{v:>8.1%}" for v in r))
     print(f"minimax-optimal greedy moves: {report['optimal_move_share']:.2%} of the 4520 positions (X to move "
           f"{report['optimal_move_share_x']:.2%}, O to move {report['optimal_move_share_o']:.2%})")
-    targets = metrics.tictactoe_targets(report)
-    print("targets: " + ", ".join(f"{k.replace('_', ' ')}: {'yes' if v else 'NO'}" for k, v in targets.items()))
-    if args.json:
-        _write_json(args.json, {**report, "targets": targets}, {"agent": args.agent})
-    return 0
+    return _report_targets(args, report, metrics.tictactoe_targets(report))
 
 
 def run_flippers_eval(args) -> int:
@@ -185,8 +188,4 @@ def run_flippers_eval(args) -> int:
     print(f"{args.agent}: the greedy policy on the {report['boards']} boards that are not goals")
     print(f"solved {report['solved_share']:.1%}, in the fewest flips {report['optimal_share']:.1%}; excess flips: "
           f"mean {report['mean_excess_moves']:.3f}, worst {report['max_excess_moves']}; unsolved {report['unsolved']}")
-    targets = metrics.flippers_targets(report)
-    print("targets: " + ", ".join(f"{k.replace('_', ' ')}: {'yes' if v else 'NO'}" for k, v in targets.items()))
-    if args.json:
-        _write_json(args.json, {**report, "targets": targets}, {"agent": args.agent})
-    return 0
+    return _report_targets(args, report, metrics.flippers_targets(report))
