@@ -29,11 +29,11 @@ def guide_sum(feature: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
     return (f.t() @ guide.float()).amax(dim=1).sum()
 
 
-def normalize_gradient(grad: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """grad / mean|grad|.
+def normalize_gradient(grad: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """grad / max(mean|grad|, eps) (eps only keeps a zero gradient zero).
 
     The gradient's size changes by orders of magnitude between layers, octaves and images (and with
     the loss's own scale); divided by its mean absolute value, a step of size `step_size` moves the
     average pixel by `step_size` whatever the layer, so one step size works everywhere (the
     normalisation of Mordvintsev's DeepDream and of Chollet's Keras example)."""
-    return grad / (grad.abs().mean() + eps)
+    return grad / grad.abs().mean().clamp_min(eps)
