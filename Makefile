@@ -56,9 +56,15 @@ demo: build $(STYLE)
 	$(VENV)/bin/genfast style transfer --content skimage:astronaut --style $(STYLE) \
 	  --output out/astronaut_starry_night.png --size 512 --num-scales 2 --iterations 200
 
+# The pytest-benchmark suite (benchmarks/bench_*.py, the cases of `genfast bench`): every run saved
+# under .benchmarks/ (compare two with `pytest-benchmark compare`, or a new run against a saved one
+# with BENCH_ARGS=--benchmark-compare) and as out/bench.json. BENCH_ARGS=--bench-quick for a smoke run;
+# BENCH=benchmarks/bench_in_situ.py for one benchmark.
+BENCH      ?= benchmarks
+BENCH_ARGS ?=
 bench: build
 	mkdir -p out
-	$(VENV)/bin/genfast bench --json out/bench_gram.json --plot out/bench_gram.png
+	$(VENV)/bin/python -m pytest $(BENCH) --benchmark-only --benchmark-autosave --benchmark-json out/bench.json $(BENCH_ARGS)
 
 test: build
 	$(VENV)/bin/python -m pytest tests -q

@@ -1,12 +1,19 @@
-"""Gatys end-to-end benchmark: `python benchmarks/bench_gatys.py [genfast bench options]`.
+"""Benchmark `gatys`: one style-transfer iteration, the PyTorch tutorial's pattern vs genfast, VGG-19 and
+EfficientNet-Lite0 at 256^2 and 512^2 (`genfast bench --op gatys` adds peak memory with and without tiles).
 
-The same as `genfast bench --op gatys`: one style-transfer iteration, the PyTorch tutorial's pattern vs
-genfast, VGG-19 and EfficientNet-Lite0 at 256^2 and 512^2, plus peak memory with and without tiles.
+Part of the pytest-benchmark suite (`make bench`, or `pytest benchmarks/bench_gatys.py --benchmark-only`;
+the cases are genfast/bench/gatys.py's, see conftest.py). As a script, `python benchmarks/bench_gatys.py
+[options]` is `genfast bench --op gatys [options]`.
 """
 
-import sys
+from genfast.bench import script
 
-from genfast.cli import main
+OP = "gatys"
+
+
+def test_gatys(bench_case, benchmark):
+    bench_case(benchmark)
+
 
 if __name__ == "__main__":
-    raise SystemExit(main(["bench", "--op", "gatys", *sys.argv[1:]]))
+    script(OP)

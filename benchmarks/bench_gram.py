@@ -1,12 +1,19 @@
-"""Style loss / Gram matrix benchmark: `python benchmarks/bench_gram.py [genfast bench options]`.
+"""Benchmark `gram`: the style loss / Gram matrix: reference vs torch.compile(reference) vs native on the
+VGG-19 style layers at 512x512, forward and forward+backward.
 
-The same as `genfast bench --op gram`: reference vs torch.compile(reference) vs native on the
-VGG-19 style layers at 512x512, one process, warm-up, median of many runs.
+Part of the pytest-benchmark suite (`make bench`, or `pytest benchmarks/bench_gram.py --benchmark-only`;
+the cases are genfast/bench/gram.py's, see conftest.py). As a script, `python benchmarks/bench_gram.py
+[options]` is `genfast bench --op gram [options]`.
 """
 
-import sys
+from genfast.bench import script
 
-from genfast.cli import main
+OP = "gram"
+
+
+def test_gram(bench_case, benchmark):
+    bench_case(benchmark)
+
 
 if __name__ == "__main__":
-    raise SystemExit(main(["bench", "--op", "gram", *sys.argv[1:]]))
+    script(OP)

@@ -4,12 +4,13 @@
    cases, timed in alternating rounds in this one process), 2 threads: games/s and the ratio.
 2. How the native engine's time grows with the batch of runs (many seeds at once), 1 and 2 threads.
 3. What a reference game spends on its counter-based random numbers (Philox in Python).
+
+Part 1's cases are also in the pytest-benchmark suite (`make bench`; see conftest.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 
@@ -17,7 +18,14 @@ import torch
 
 from genfast.bench import rl as bench
 from genfast.bench.core import format_table, run_cases, time_fn
+from genfast.io import write_json
 from genfast.reference import rl as ref
+
+OP = "rl"
+
+
+def test_rl(bench_case, benchmark):
+    bench_case(benchmark)
 
 
 def batch_scaling(threads: int, runs_list, games: dict) -> list[dict]:
@@ -78,8 +86,7 @@ def main() -> None:
           f"{1e6 * share['philox_s_per_block']:.1f} us per Philox block (~9 blocks a game: "
           f"{100 * 9 * share['philox_s_per_block'] / share['reference_s_per_game']:.0f}% of its time)")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"cases": [r.as_dict() for r in results], "scaling": scaling, "reference": share}, f, indent=2)
+        write_json(args.json, {"cases": [r.as_dict() for r in results], "scaling": scaling, "reference": share})
         print(f"wrote {args.json}")
 
 

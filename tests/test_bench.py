@@ -88,3 +88,63 @@ def test_bench_lstm_sample_takes_batch_and_hidden(tmp_path):
                    check=True, capture_output=True, text=True, timeout=300)
     shapes = {tuple(r["shape"]) for r in json.loads(out_json.read_text())["results"]}
     assert shapes == {(2, 16)}
+
+
+def test_time_interleaved_runs_setup_untimed_before_each_timed_call(monkeypatch):
+    clock, order = [0.0], []
+    monkeypatch.setattr(core.time, "perf_counter", lambda: clock[0])
+
+    def work(name, seconds):
+        def fn():
+            order.append(name)
+            clock[0] += seconds
+        return fn
+
+    t = core.time_interleaved({"a": work("a", 1.0), "b": work("b", 3.0)}, torch.device("cpu"), warmup=1,
+                              repeat=3, setup=work("setup", 100.0))
+    assert order == ["a", "b"] + ["setup", "a", "setup", "b"] * 3
+    assert t == {"a": 1.0, "b": 3.0}      # the setup's 100 s are in no timing
+
+
+def test_in_situ_steps_differ_only_in_the_op():
+    # the "in step" pair of each op runs the same step with the reference and the native op: same
+    # result to rounding (so the time difference is the op's), and the "alone" pair replays that op
+    from genfast.bench import in_situ
+
+    torch.manual_seed(0)
+    d = in_situ.Discriminator()
+    x = torch.randn(8, 3, 32, 32)
+    out = {}
+    for impl in ("reference", "native"):
+        d.mbstd.impl = impl
+        d.zero_grad(set_to_none=True)
+        y = d(x)
+        y.sum().backward()
+        out[impl] = (y.detach(), d.blocks[0].weight.grad.clone())
+    torch.testing.assert_close(out["native"], out["reference"], rtol=1e-4, atol=1e-5)
+    cases = in_situ.cases(torch.device("cpu"), [(8, 3, 32, 32)])
+    assert [(c.op, c.mode) for c in cases] == [("minibatch_stddev", m) for m in ("alone, warm", "alone, cold", "in step")]
+    assert cases[1].setup is not None and all(set(c.fns) == {"reference", "native"} for c in cases)
+
+
+def test_benchmark_suite_groups_implementations_and_records_speedups(tmp_path):
+    # `make bench` is pytest-benchmark over benchmarks/: one group per case, every implementation in
+    # it, and each one's speed-up over the group's reference in the saved JSON
+    out_json = tmp_path / "suite.json"
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(root / "benchmarks" / "bench_minibatch_stddev.py"),
+                           "--bench-quick", "--bench-rounds", "2", "--benchmark-only", "-q", "-p", "no:cacheprovider",
+                           f"--benchmark-json={out_json}"], capture_output=True, text=True, timeout=600, cwd=root)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    data = json.loads(out_json.read_text())
+    groups: dict = {}
+    for b in data["benchmarks"]:
+        groups.setdefault(b["group"], {})[b["extra_info"]["impl"]] = b
+    assert len(groups) == 4     # two quick shapes x forward, forward+backward
+    for group, impls in groups.items():
+        assert {"reference", "compiled-reference", "native"} <= set(impls), group
+        ref_median = impls["reference"]["stats"]["median"]
+        for b in impls.values():
+            assert b["stats"]["rounds"] == 2
+            assert abs(b["extra_info"]["speedup_vs_reference"] - ref_median / b["stats"]["median"]) < 1e-9
+    assert "genfast_build" in data["machine_info"]

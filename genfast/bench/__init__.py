@@ -16,6 +16,17 @@ BENCHES = {
     "gatys": "genfast.bench.gatys",
     "lstm_sample": "genfast.bench.lstm_sample",
     "stylizer": "genfast.bench.stylizer",
+    "rl": "genfast.bench.rl",
+    "in_situ": "genfast.bench.in_situ",
 }
 
-__all__ = ["Case", "Result", "machine_mm_gflops", "run_cases", "time_fn", "BENCHES"]
+__all__ = ["Case", "Result", "machine_mm_gflops", "run_cases", "time_fn", "BENCHES", "script"]
+
+
+def script(op: str) -> None:
+    """`python benchmarks/bench_<op>.py [options]`: the same as `genfast bench --op <op> [options]`."""
+    import sys
+
+    from genfast.cli import main
+
+    raise SystemExit(main(["bench", "--op", op, *sys.argv[1:]]))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import statistics
 import time
 from typing import Callable
 
 import torch
+
+from genfast.io import atomic_path
 
 
 def _sync(device: torch.device) -> None:
@@ -24,7 +25,8 @@ def time_fn(fn: Callable[[], object], device: torch.device, *, warmup: int = 2, 
 
 
 def time_interleaved(fns: dict[str, Callable[[], object]], device: torch.device, *, warmup: int = 2,
-                     repeat: int = 10, max_seconds: float = 10.0, rewarm: bool = False) -> dict[str, float]:
+                     repeat: int = 10, max_seconds: float = 10.0, rewarm: bool = False,
+                     setup: Callable[[], object] | None = None) -> dict[str, float]:
     """Median wall time of each fn() in seconds, the timed calls taken in rounds (one call of each
     implementation per round), so that every implementation is timed under the same machine state
     when that state drifts (a VM whose speed changes over seconds). `warmup` untimed calls of each
@@ -32,7 +34,9 @@ def time_interleaved(fns: dict[str, Callable[[], object]], device: torch.device,
     implementation, but at least 3). With `rewarm`, each timed call follows an untimed call of the
     same fn, so that it runs warm, as in time_fn's back-to-back series, rather than right after the
     other implementations (a short native call after a long Python loop finds its worker threads
-    asleep and the other core idle: ~3% slower for lstm_sample at B = 1)."""
+    asleep and the other core idle: ~3% slower for lstm_sample at B = 1). `setup`, when given, runs
+    untimed right before every timed call (after any rewarm): genfast.bench.in_situ uses it to time
+    an op with cold caches."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -44,6 +48,9 @@ def time_interleaved(fns: dict[str, Callable[[], object]], device: torch.device,
         for name, fn in fns.items():
             if rewarm:
                 fn()
+                _sync(device)
+            if setup is not None:
+                setup()
                 _sync(device)
             t0 = time.perf_counter()
             fn()
@@ -78,6 +85,7 @@ class Case:
     mode: str  # "forward" or "forward+backward"
     fns: dict[str, Callable[[], object]]  # implementation name -> callable
     interleave: bool = False  # time the implementations in alternating rounds (time_interleaved, rewarm)
+    setup: Callable[[], object] | None = None  # untimed, before every timed call (time_interleaved's setup)
     flops: float = 0.0  # per call, for GFLOP/s (0: not reported)
     bytes: float = 0.0  # per call, for GB/s (0: not reported)
 
@@ -103,13 +111,13 @@ def run_cases(cases: list[Case], device: torch.device, *, repeat: int = 10, prog
         if case.interleave:
             if progress is not None:
                 progress(f"{case.op} {case.mode} {tuple(case.shape)} {' / '.join(case.fns)} (interleaved)")
-            times = time_interleaved(case.fns, device, repeat=repeat, rewarm=True)
+            times = time_interleaved(case.fns, device, repeat=repeat, rewarm=case.setup is None, setup=case.setup)
         else:
             times = {}
             for impl, fn in case.fns.items():
                 if progress is not None:
                     progress(f"{case.op} {case.mode} {tuple(case.shape)} {impl}")
-                times[impl] = time_fn(fn, device, repeat=repeat)
+                times[impl] = time_interleaved({impl: fn}, device, repeat=repeat, setup=case.setup)[impl]
         base = times.get("reference")
         for impl, t in times.items():
             results.append(Result(
@@ -183,7 +191,32 @@ def plot(results: list[Result], path: str, title: str) -> None:
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
+
+
+def benchmark_case(benchmark, case: Case, impl: str, device: torch.device, *, rounds: int = 10,
+                   warmup: int = 2) -> None:
+    """Time `case.fns[impl]` with pytest-benchmark's `benchmark` fixture (benchmarks/conftest.py):
+    `warmup` untimed calls, then `rounds` timed ones, each after `case.setup` (untimed) when the case
+    has one, synchronising the device around each call. The implementations of one case share a
+    group, so the suite's table puts them side by side."""
+    fn = case.fns[impl]
+
+    def call():
+        fn()
+        _sync(device)
+
+    def setup():
+        case.setup()
+        _sync(device)
+
+    benchmark.group = f"{case.op} {case.mode} {'x'.join(map(str, case.shape))}"
+    benchmark.extra_info.update(op=case.op, mode=case.mode, shape=list(case.shape), impl=impl)
+    if case.flops:
+        benchmark.extra_info["flops"] = case.flops
+    if case.bytes:
+        benchmark.extra_info["bytes"] = case.bytes
+    benchmark.pedantic(call, setup=setup if case.setup is not None else None, rounds=rounds,
+                       warmup_rounds=warmup, iterations=1)
