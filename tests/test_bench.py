@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from genfast.bench import core, gram
@@ -32,8 +33,9 @@ def test_time_fn_reports_a_median():
     assert len(calls) == 7 and t >= 0
 
 
-def test_time_interleaved_alternates_and_keeps_each_median(monkeypatch):
-    # a fake clock that only the timed functions advance: "a" takes 1 s a call, "b" 3 s
+@pytest.fixture
+def fake_clock(monkeypatch):
+    """(work, order): a clock that only work(name, seconds)'s functions advance, and the call order."""
     clock, order = [0.0], []
     monkeypatch.setattr(core.time, "perf_counter", lambda: clock[0])
 
@@ -42,7 +44,11 @@ def test_time_interleaved_alternates_and_keeps_each_median(monkeypatch):
             order.append(name)
             clock[0] += seconds
         return fn
+    return work, order
 
+
+def test_time_interleaved_alternates_and_keeps_each_median(fake_clock):
+    work, order = fake_clock     # "a" takes 1 s a call, "b" 3 s
     fns = {"a": work("a", 1.0), "b": work("b", 3.0)}
     t = core.time_interleaved(fns, torch.device("cpu"), warmup=1, repeat=4)
     assert order == ["a", "b"] + ["a", "b"] * 4 and t == {"a": 1.0, "b": 3.0}
@@ -90,16 +96,8 @@ def test_bench_lstm_sample_takes_batch_and_hidden(tmp_path):
     assert shapes == {(2, 16)}
 
 
-def test_time_interleaved_runs_setup_untimed_before_each_timed_call(monkeypatch):
-    clock, order = [0.0], []
-    monkeypatch.setattr(core.time, "perf_counter", lambda: clock[0])
-
-    def work(name, seconds):
-        def fn():
-            order.append(name)
-            clock[0] += seconds
-        return fn
-
+def test_time_interleaved_runs_setup_untimed_before_each_timed_call(fake_clock):
+    work, order = fake_clock
     t = core.time_interleaved({"a": work("a", 1.0), "b": work("b", 3.0)}, torch.device("cpu"), warmup=1,
                               repeat=3, setup=work("setup", 100.0))
     assert order == ["a", "b"] + ["setup", "a", "setup", "b"] * 3
