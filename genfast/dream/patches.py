@@ -1,0 +1,143 @@
+"""The image patches that excite a unit most (Zeiler & Fergus 2014): for each of the first K channels
+of a layer, the 9 strongest positions over a whole folder of images, each shown as the input patch its
+receptive field covers (receptive_field.py), one 3 x 3 block per unit.
+
+    result = top_patches("photos/", "block3_expand", units=16, output="patches.png")
+
+The images are streamed: one forward pass each (to the layer only), then every unit's best
+positions merged into a running top 9 whose patches are cut out at once, so memory holds K x 9
+patches whatever the folder's size. By default one image gives a unit at most one patch
+(`per_image=1`), so a block shows nine images, not nine neighbouring positions of one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from genfast import data, io
+from genfast.checks import ArgumentError, check_device, check_int
+from genfast.dream.receptive_field import geometry
+from genfast.models import FeatureNet, feature_net
+from genfast.training.progress import progress_bar
+
+
+@dataclass
+class PatchResult:
+    patches: torch.Tensor        # (K, 9, 3, P, P) in [0, 1]; missing ones (fewer than 9 found) are grey
+    values: torch.Tensor         # (K, 9) the activations, descending (-inf where missing)
+    sources: list                # [unit][rank] (file, row, column) of the unit in the layer
+    layer: str
+    images: int                  # images read
+    skipped: list                # files that could not be read
+    seconds: float
+    output: Path | None = None
+
+
+def cut_patch(image: torch.Tensor, box, field: tuple[int, int], offset: tuple[int, int], size: int) -> torch.Tensor:
+    """The receptive field `box` (top, left, bottom, right; clipped to the image) of (1, 3, H, W),
+    placed in a grey square of the whole field's size at `offset` (where the clipped box starts
+    inside the field), resized to size x size."""
+    top, left, bottom, right = box
+    canvas = torch.full((3, field[0], field[1]), 0.5, dtype=image.dtype, device=image.device)
+    canvas[:, offset[0]:offset[0] + bottom - top, offset[1]:offset[1] + right - left] = image[0, :, top:bottom, left:right]
+    return F.interpolate(canvas[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0]
+
+
+def top_patches(source, layer: str, *, network: str | FeatureNet = "auto", weights="imagenet", units: int = 16,
+                top: int = 9, per_image: int = 1, size: int | None = 224, patch_size: int = 48,
+                output=None, progress: bool = True, device=None, max_image_pixels: int | None = None) -> PatchResult:
+    """The `top` strongest positions of each of the first `units` channels of `layer` over the
+    images in `source` (a folder, searched recursively, files or skimage:NAME specs; each image's
+    longest side resized to `size`, None keeps it). Unreadable files are skipped with one warning
+    naming them. With `output`, a sheet of one block per unit, written atomically."""
+    t0 = time.perf_counter()
+    device = check_device(device)
+    check_int(units, "units", 1)
+    check_int(top, "top", 1)
+    check_int(per_image, "per_image", 1)
+    if size is not None:
+        check_int(size, "size", 16)
+    check_int(patch_size, "patch_size", 4)
+    if output is not None:
+        if Path(output).suffix.lower() not in io.IMAGE_SUFFIXES:
+            raise ArgumentError("output", f"unknown image suffix in {str(output)!r}; expected one of "
+                                          f"{', '.join(sorted(io.IMAGE_SUFFIXES))}")
+    files = data.find_images(source, name="source")
+    if output is not None:
+        io.check_output(output, {"source": files})
+    net = network if isinstance(network, FeatureNet) else feature_net(network, weights)
+    net = net.to(device)
+    (layer,) = net.check_layers([layer], "layer")
+    if layer == "logits":
+        raise ArgumentError("layer", "'logits' has no image positions; choose a spatial layer")
+
+    values = torch.full((units, top), -math.inf)
+    patches = torch.full((units, top, 3, patch_size, patch_size), 0.5)
+    sources: list = [[None] * top for _ in range(units)]
+    skipped, read = [], 0
+    bar = progress_bar(len(files), desc=f"patches {layer}", unit="image", enabled=progress)
+    try:
+        for f in files:
+            bar.update(1)
+            try:
+                image = io.load_image(f, size, name="source", max_pixels=max_image_pixels).to(device)
+            except (ValueError, OSError) as e:
+                skipped.append(f"{f} ({getattr(e, 'detail', e)})")
+                continue
+            read += 1
+            with torch.no_grad():
+                feature = net(image, [layer])[layer][0]
+            if feature.shape[0] < units:
+                raise ArgumentError("units", f"{layer} has {feature.shape[0]} channels, asked for the first {units}")
+            flat = feature[:units].flatten(1).float().cpu()                   # (K, h w)
+            k = min(per_image, flat.shape[1])
+            best, where = flat.topk(k, dim=1)                                 # this image's candidates
+            merged = torch.cat([values, best], dim=1)
+            order = merged.topk(top, dim=1).indices                           # the running top over the set
+            rows, cols = geometry(net, layer, tuple(image.shape[-2:]))
+            width = feature.shape[-1]
+            new_values = merged.gather(1, order)
+            new_patches = patches.clone()
+            new_sources = [list(s) for s in sources]
+            for u in range(units):
+                for rank, j in enumerate(order[u].tolist()):
+                    if j < top:                                               # kept from before
+                        new_patches[u, rank] = patches[u, j]
+                        new_sources[u][rank] = sources[u][j]
+                        continue
+                    y, x = divmod(int(where[u, j - top]), width)
+                    (t, b), (l, r) = rows.span(y), cols.span(x)
+                    offset = (t - (rows.first + y * rows.jump), l - (cols.first + x * cols.jump))
+                    new_patches[u, rank] = cut_patch(image, (t, l, b, r), (rows.size, cols.size), offset,
+                                                     patch_size).cpu()
+                    new_sources[u][rank] = (str(f), y, x)
+            values, patches, sources = new_values, new_patches, new_sources
+    finally:
+        bar.close()
+    if skipped:
+        warnings.warn(f"source: skipped {len(skipped)} unreadable file(s): {'; '.join(skipped)}", RuntimeWarning,
+                      stacklevel=2)
+    if read == 0:
+        raise ArgumentError("source", f"no readable image among {len(files)} file(s)")
+    out_path = None
+    if output is not None:
+        out_path = save_sheet(patches, values, layer, output)
+    return PatchResult(patches=patches, values=values, sources=sources, layer=layer, images=read, skipped=skipped,
+                       seconds=time.perf_counter() - t0, output=out_path)
+
+
+def save_sheet(patches: torch.Tensor, values: torch.Tensor, layer: str, output) -> Path:
+    """One square block of patches per unit (3 x 3 for the top 9), labelled with the unit and its best value."""
+    k, top = patches.shape[:2]
+    side = math.ceil(math.sqrt(top))
+    blocks = torch.stack([io.make_grid(patches[u], nrow=side, padding=1, pad_value=1.0) for u in range(k)])
+    labels = [f"unit {u}: {values[u, 0].item():.2f}" for u in range(k)]
+    return io.save_image_grid(blocks, output, padding=4, labels=labels,
+                              title=f"top {top} patches per unit, {layer}")
