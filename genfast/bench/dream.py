@@ -176,3 +176,56 @@ def peak_memory(size: int, tile: int | None, halo: int | None = None, threads: i
 
 __all__ = ["PRIMARY_OP", "DEFAULT_SHAPES", "QUICK_SHAPES", "cases", "plain_step", "genfast_step", "PlainLite0",
            "agreement", "profile", "peak_memory"]
+
+
+# --- top_patches against a plain forward pass -------------------------------------------------------
+
+def make_folder(path, count: int = 1000, size: int = 128) -> list:
+    """`count` PNG crops (size x size) of scikit-image's photos, for the throughput benchmark."""
+    from pathlib import Path
+
+    from genfast import io
+
+    names = ["astronaut", "chelsea", "coffee", "rocket", "brick", "grass", "gravel"]
+    photos = [io.load_image(f"skimage:{n}") for n in names]
+    g = torch.Generator().manual_seed(0)
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i in range(count):
+        p = photos[i % len(photos)]
+        h, w = p.shape[-2:]
+        s = min(h, w, 2 * size)
+        top = int(torch.randint(0, h - s + 1, (), generator=g))
+        left = int(torch.randint(0, w - s + 1, (), generator=g))
+        crop = io.resize(p[..., top:top + s, left:left + s], (size, size))
+        files.append(io.save_image(crop, path / f"{i:04d}.png"))
+    return files
+
+
+def patches_throughput(folder, layer: str = "block5", units: int = 16, rounds: int = 2) -> dict:
+    """Images per second of top_patches over `folder` vs reading each image and running the network
+    to `layer` (the plain forward pass of the truncated network), alternated `rounds` times."""
+    import time
+
+    from genfast import data, io
+    from genfast.dream.patches import top_patches
+
+    net = network()
+    files = data.find_images(folder, name="source")
+
+    def plain():
+        for f in files:
+            with torch.no_grad():
+                net(io.load_image(f), [layer])
+
+    def patches():
+        top_patches(files, layer, network=net, units=units, size=None, progress=False)
+
+    best = {"plain_forward": float("inf"), "top_patches": float("inf")}
+    for _ in range(rounds):
+        for name, fn in (("plain_forward", plain), ("top_patches", patches)):
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return {k + "_images_per_s": len(files) / v for k, v in best.items()} | {"images": len(files)}

@@ -1,0 +1,52 @@
+"""DeepDream benchmarks: `python benchmarks/bench_dream.py [--shapes 512 1024] [--memory] [--patches N]`.
+
+One DeepDream step, the plain full-network way vs genfast (interleaved rounds, one process, 2 threads),
+with the two sides' images after 3 steps compared; a profile of genfast's step; with --memory the peak
+resident memory of a 2048^2 gradient untiled and tiled (fresh processes); with --patches N the
+throughput of top_patches over N images vs a plain forward pass of the truncated network.
+"""
+
+import argparse
+import json
+import tempfile
+
+import torch
+
+from genfast.bench import core
+from genfast.bench import dream as bench
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--shapes", type=int, nargs="+", default=[512, 1024])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--memory", action="store_true")
+    p.add_argument("--patches", type=int, default=0, metavar="N")
+    p.add_argument("--no-profile", action="store_true")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    device = torch.device("cpu")
+    print(f"torch {torch.__version__}; threads {torch.get_num_threads()}; layers {bench.LAYERS}", flush=True)
+    shapes = [(1, 3, s, s) for s in args.shapes]
+    results = core.run_cases(bench.cases(device, shapes), device, repeat=args.repeat)
+    print(core.format_table(results), flush=True)
+    net = bench.network()
+    for shape in shapes:
+        diff = bench.agreement(net, shape)
+        print(f"{shape[-1]}^2: largest pixel difference after 3 steps, plain vs genfast: {diff:.2e} "
+              f"({diff * 255:.3f} of an 8-bit level)", flush=True)
+    if not args.no_profile:
+        print(bench.profile((1, 3, args.shapes[0], args.shapes[0])), flush=True)
+    if args.memory:
+        for tile in (None, 512, 256):
+            m = bench.peak_memory(2048, tile, threads=args.threads)
+            print(f"2048^2 {'untiled' if tile is None else f'tile {tile}'}: " + json.dumps(m), flush=True)
+    if args.patches:
+        with tempfile.TemporaryDirectory() as tmp:
+            bench.make_folder(tmp, args.patches)
+            print("top_patches:", json.dumps(bench.patches_throughput(tmp)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
