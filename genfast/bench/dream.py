@@ -100,15 +100,24 @@ def _image(shape) -> torch.Tensor:
     return torch.rand(shape, generator=torch.Generator().manual_seed(0))
 
 
-def agreement(net, shape, steps: int = 3) -> float:
-    """Largest pixel difference between the two sides after `steps` steps with the same shifts."""
+def agreement(net, shape, steps: int = 3) -> dict:
+    """How far apart the two sides are: the relative difference of their first gradients, and after
+    `steps` steps with the same shifts the largest and mean pixel difference and the share of 8-bit
+    pixels that differ."""
     model, step = PlainLite0(net), genfast_step(net, LAYERS, STEP_SIZE)
     a = b = _image(shape)
+    x = a.clone().requires_grad_(True)
+    feats = model(x, list(LAYERS))
+    sum(w * feats[k].pow(2).mean() for k, w in LAYERS.items()).backward()
+    _, grad = DreamObjective(net, LAYERS).value_and_grad(a)
+    gradient = ((grad - x.grad).norm() / x.grad.norm()).item()
     g = torch.Generator().manual_seed(1)
     for _ in range(steps):
         shift = tuple(int(v) for v in torch.randint(-32, 33, (2,), generator=g))
         a, b = plain_step(model, a, LAYERS, STEP_SIZE, shift), step(b, shift)
-    return (a - b).abs().max().item()
+    d = (a - b).abs()
+    return {"gradient_rel_diff": gradient, "max_abs": d.max().item(), "mean_abs": d.mean().item(),
+            "share_8bit_differ": ((a * 255).round() != (b * 255).round()).float().mean().item()}
 
 
 def cases(device: torch.device, shapes=None, compile: bool = True) -> list[Case]:
@@ -203,7 +212,7 @@ def make_folder(path, count: int = 1000, size: int = 128) -> list:
     return files
 
 
-def patches_throughput(folder, layer: str = "block5", units: int = 16, rounds: int = 2) -> dict:
+def patches_throughput(folder, layer: str = "block5", units: int = 16, rounds: int = 2, batch_size: int = 1) -> dict:
     """Images per second of top_patches over `folder` vs reading each image and running the network
     to `layer` (the plain forward pass of the truncated network), alternated `rounds` times."""
     import time
@@ -220,7 +229,7 @@ def patches_throughput(folder, layer: str = "block5", units: int = 16, rounds: i
                 net(io.load_image(f), [layer])
 
     def patches():
-        top_patches(files, layer, network=net, units=units, size=None, progress=False)
+        top_patches(files, layer, network=net, units=units, size=None, progress=False, batch_size=batch_size)
 
     best = {"plain_forward": float("inf"), "top_patches": float("inf")}
     for _ in range(rounds):

@@ -4,7 +4,8 @@ receptive field covers (receptive_field.py), one 3 x 3 block per unit.
 
     result = top_patches("photos/", "block3_expand", units=16, output="patches.png")
 
-The images are streamed: one forward pass each (to the layer only), then every unit's best
+The images are streamed: one forward pass each (to the layer only; consecutive images of one size
+batched), then every unit's best
 positions merged into a running top 9 whose patches are cut out at once, so memory holds K x 9
 patches whatever the folder's size. By default one image gives a unit at most one patch
 (`per_image=1`), so a block shows nine images, not nine neighbouring positions of one.
@@ -51,12 +52,13 @@ def cut_patch(image: torch.Tensor, box, field: tuple[int, int], offset: tuple[in
 
 
 def top_patches(source, layer: str, *, network: str | FeatureNet = "auto", weights="imagenet", units: int = 16,
-                top: int = 9, per_image: int = 1, size: int | None = 224, patch_size: int = 48,
+                top: int = 9, per_image: int = 1, size: int | None = 224, patch_size: int = 48, batch_size: int = 1,
                 output=None, progress: bool = True, device=None, max_image_pixels: int | None = None) -> PatchResult:
     """The `top` strongest positions of each of the first `units` channels of `layer` over the
     images in `source` (a folder, searched recursively, files or skimage:NAME specs; each image's
     longest side resized to `size`, None keeps it). Unreadable files are skipped with one warning
-    naming them. With `output`, a sheet of one block per unit, written atomically."""
+    naming them. Consecutive images of one size go through the network `batch_size` at a time.
+    With `output`, a sheet of one block per unit, written atomically."""
     t0 = time.perf_counter()
     device = check_device(device)
     check_int(units, "units", 1)
@@ -65,6 +67,7 @@ def top_patches(source, layer: str, *, network: str | FeatureNet = "auto", weigh
     if size is not None:
         check_int(size, "size", 16)
     check_int(patch_size, "patch_size", 4)
+    check_int(batch_size, "batch_size", 1)
     if output is not None:
         if Path(output).suffix.lower() not in io.IMAGE_SUFFIXES:
             raise ArgumentError("output", f"unknown image suffix in {str(output)!r}; expected one of "
@@ -83,6 +86,44 @@ def top_patches(source, layer: str, *, network: str | FeatureNet = "auto", weigh
     sources: list = [[None] * top for _ in range(units)]
     skipped, read = [], 0
     bar = progress_bar(len(files), desc=f"patches {layer}", unit="image", enabled=progress)
+
+    def merge(image, f, feature):
+        """Merge one image's best positions into the running top of each unit."""
+        if feature.shape[0] < units:
+            raise ArgumentError("units", f"{layer} has {feature.shape[0]} channels, asked for the first {units}")
+        flat = feature[:units].flatten(1).float()                         # (K, h w)
+        best, where = flat.topk(min(per_image, flat.shape[1]), dim=1)     # this image's candidates
+        best, where = best.cpu(), where.cpu()
+        entering = (best[:, 0] > values[:, -1]).nonzero().flatten().tolist()
+        if not entering:                                                  # the common case, late in a folder
+            return
+        rows, cols = geometry(net, layer, tuple(image.shape[-2:]))
+        width = feature.shape[-1]
+        for u in entering:
+            merged = torch.cat([values[u], best[u]])
+            order = merged.topk(top).indices.tolist()
+            old_patches, old_sources = patches[u].clone(), list(sources[u])
+            for rank, j in enumerate(order):
+                if j < top:                                               # kept from before
+                    patches[u, rank], sources[u][rank] = old_patches[j], old_sources[j]
+                    continue
+                y, x = divmod(int(where[u, j - top]), width)
+                (t, b), (l, r) = rows.span(y), cols.span(x)
+                offset = (t - (rows.first + y * rows.jump), l - (cols.first + x * cols.jump))
+                patches[u, rank] = cut_patch(image, (t, l, b, r), (rows.size, cols.size), offset, patch_size).cpu()
+                sources[u][rank] = (str(f), y, x)
+            values[u] = merged[order]
+
+    pending: list = []          # consecutive images of one size, run through the network as one batch
+
+    def flush():
+        if pending:
+            with torch.no_grad():
+                features = net(torch.cat([image for image, _ in pending]), [layer])[layer]
+            for (image, f), feature in zip(pending, features):
+                merge(image, f, feature)
+            pending.clear()
+
     try:
         for f in files:
             bar.update(1)
@@ -92,33 +133,10 @@ def top_patches(source, layer: str, *, network: str | FeatureNet = "auto", weigh
                 skipped.append(f"{f} ({getattr(e, 'detail', e)})")
                 continue
             read += 1
-            with torch.no_grad():
-                feature = net(image, [layer])[layer][0]
-            if feature.shape[0] < units:
-                raise ArgumentError("units", f"{layer} has {feature.shape[0]} channels, asked for the first {units}")
-            flat = feature[:units].flatten(1).float().cpu()                   # (K, h w)
-            k = min(per_image, flat.shape[1])
-            best, where = flat.topk(k, dim=1)                                 # this image's candidates
-            merged = torch.cat([values, best], dim=1)
-            order = merged.topk(top, dim=1).indices                           # the running top over the set
-            rows, cols = geometry(net, layer, tuple(image.shape[-2:]))
-            width = feature.shape[-1]
-            new_values = merged.gather(1, order)
-            new_patches = patches.clone()
-            new_sources = [list(s) for s in sources]
-            for u in range(units):
-                for rank, j in enumerate(order[u].tolist()):
-                    if j < top:                                               # kept from before
-                        new_patches[u, rank] = patches[u, j]
-                        new_sources[u][rank] = sources[u][j]
-                        continue
-                    y, x = divmod(int(where[u, j - top]), width)
-                    (t, b), (l, r) = rows.span(y), cols.span(x)
-                    offset = (t - (rows.first + y * rows.jump), l - (cols.first + x * cols.jump))
-                    new_patches[u, rank] = cut_patch(image, (t, l, b, r), (rows.size, cols.size), offset,
-                                                     patch_size).cpu()
-                    new_sources[u][rank] = (str(f), y, x)
-            values, patches, sources = new_values, new_patches, new_sources
+            if pending and (pending[0][0].shape != image.shape or len(pending) == batch_size):
+                flush()
+            pending.append((image, f))
+        flush()
     finally:
         bar.close()
     if skipped:
