@@ -128,3 +128,12 @@ def test_an_image_too_small_for_the_octaves_says_the_smallest_that_works(lite0, 
     assert run(lite0, ok, octaves=7, steps=0).sizes[0][0] >= 16
     with pytest.raises(ArgumentError, match="need at least"):
         run(lite0, io.resize(photo, (need - 1, round(need * 1.5))), octaves=7, steps=0)
+
+
+def test_tiled_dream_gives_the_untiled_image(lite0, photo):
+    # halo = receptive field: the tiled gradient is the untiled one, so the images agree to rounding
+    a = run(lite0, photo, octaves=1, steps=2, jitter=5)
+    b = run(lite0, photo, octaves=1, steps=2, jitter=5, tile=32)
+    assert len(dream_mod.DreamObjective(lite0, {"block3": 1.0}, tile=32).tiles((64, 96))) == 6
+    torch.testing.assert_close(b.image, a.image, atol=1e-5, rtol=0)
+    assert [h["loss"] for h in b.history] == pytest.approx([h["loss"] for h in a.history], rel=1e-5)
