@@ -43,25 +43,26 @@ def sweep_plot(sweep: Sweep, path, *, name: str = "FGSM") -> Path:
     return accuracy_plot(sweep.epsilons, {name: sweep.accuracy}, path, title="accuracy vs epsilon (FGSM)")
 
 
-def examples_grid(sweep: Sweep, path, *, classes=None, scale: int = 3) -> Path:
+def examples_grid(sweep: Sweep, path, *, classes=None, scale: int = 4) -> Path:
     """One row per epsilon, its kept examples labelled 'original -> adversarial' (blank tiles where
     fewer were kept)."""
     k = max((len(ex) for ex in sweep.examples), default=0)
     if k == 0:
         raise ValueError("sweep: no examples were kept (examples=0, or no image was classified correctly)")
-    names = (lambda c: str(classes[c])[:9]) if classes else str
+    names = (lambda c: str(classes[c])[:7]) if classes else str
     tiles, labels = [], []
     for eps, kept in zip(sweep.epsilons, sweep.examples):
         for j in range(k):
             if j < len(kept):
                 _, a, b, image = kept[j]
                 tiles.append(image)
-                labels.append(f"{eps:g}: {names(a)}>{names(b)}")
+                labels.append(f"{names(a)}>{names(b)}")
             else:
                 tiles.append(torch.ones(1, 28, 28))
                 labels.append("")
     return io.save_image_grid(torch.stack(tiles), path, nrow=k, scale=scale, labels=labels,
-                              title="FGSM examples per epsilon: original > adversarial class")
+                              title="FGSM, one row per epsilon (" + ", ".join(f"{e:g}" for e in sweep.epsilons)
+                              + "): original > adversarial class")
 
 
 __all__ = ["accuracy_plot", "sweep_plot", "examples_grid"]
