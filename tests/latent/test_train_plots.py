@@ -142,3 +142,17 @@ def test_cli_train_sample_plot(tmp_path, capsys):
     assert "--out: " in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["latent", "train", "--data", str(png), "--out", str(tmp_path / "x.safetensors"), "--beta", "-1"])
+
+
+def test_loading_never_runs_code(tmp_path):
+    from helpers import code_running_pickle
+
+    marker = tmp_path / "pwned"
+    evil = code_running_pickle(tmp_path / "m.safetensors", marker)
+    with pytest.raises(ValueError, match="model: .* is not a safetensors file"):
+        latent.load(evil)
+    ckpt = code_running_pickle(tmp_path / "m2.ckpt.pt", marker)
+    x, _ = blobs(8)
+    with pytest.raises(ValueError, match="not a genfast latent checkpoint"):
+        latent.train(x, tmp_path / "m2.safetensors", latent.TrainConfig(epochs=1), checkpoint=ckpt, progress=False)
+    assert not marker.exists()
