@@ -135,5 +135,38 @@ def class_coverage(images: torch.Tensor, classifier: torch.nn.Module, *, num_cla
             "band": [lo, hi], "num_classes": k, "samples": len(preds)}
 
 
-__all__ = ["MIXTURE_SAMPLES", "nearest_modes", "mixture_metrics", "meets_target", "diversity", "diversity_ratio",
+# ----------------------------------------------------------------------------- a saved generator
+
+def evaluate(generator, *, num: int | None = None, seed: int = 0, classifier=None, data_root=None) -> dict:
+    """The report `genfast gan eval` prints for a generator file: mixture metrics for 2-D data; for
+    images, with a classifier file (genfast.models.classifiers), the Fréchet distance to the real
+    test images and class coverage."""
+    from genfast.gan.data import is_mixture, load_images, to_unit
+    from genfast.gan.sample import load_generator, sample
+
+    G, cfg = load_generator(generator)
+    data = cfg.get("data")
+    report = {"generator": str(generator), "data": data, "seed": seed}
+    if is_mixture(data):
+        report.update(mixture_metrics(sample(G, num or MIXTURE_SAMPLES, seed=seed), data))
+        report["meets_target"] = meets_target(report)
+        return report
+    if classifier is None:
+        raise ArgumentError("classifier", "image metrics need a classifier file (genfast.models.classifiers."
+                                          "fit_classifier) for their feature space")
+    from genfast.models.classifiers import load_classifier
+
+    clf = load_classifier(classifier, name="classifier")
+    root = data_root or cfg.get("train_config", {}).get("data_root")
+    split = "test" if data == "fashion-mnist" else "train"
+    real, _ = load_images(data, root=root, split=split) if data == "fashion-mnist" else load_images(data, root=root)
+    fake = to_unit(sample(G, num or min(10000, len(real)), seed=seed))
+    real = to_unit(real)
+    report["frechet_distance"] = frechet_distance(real, fake, clf)
+    report["real_samples"], report["fake_samples"] = len(real), len(fake)
+    report["class_coverage"] = class_coverage(fake, clf)
+    return report
+
+
+__all__ = ["evaluate", "MIXTURE_SAMPLES", "nearest_modes", "mixture_metrics", "meets_target", "diversity", "diversity_ratio",
            "ClassifierFeatures", "frechet_distance", "class_coverage"]

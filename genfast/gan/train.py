@@ -60,10 +60,10 @@ LOSS_DEFAULTS = {
 #: genfast's recommended recipe per mixture (what `genfast gan train --data ring8|grid25` runs);
 #: how it was found and what it reaches: benchmarks/RESULTS.md
 RECIPES: dict[str, dict] = {
-    "ring8": {"loss": "nonsaturating", "steps": 3000, "batch_size": 256, "lr_d": 1e-3, "lr_g": 1e-3,
-              "betas": (0.5, 0.999), "r1": 0.1, "minibatch_stddev": 4, "ema": 0.999, "lr_end": 0.05},
-    "grid25": {"loss": "nonsaturating", "steps": 3000, "batch_size": 256, "lr_d": 1e-3, "lr_g": 1e-3,
-               "betas": (0.5, 0.999), "r1": 0.1, "minibatch_stddev": 4, "ema": 0.999, "lr_end": 0.05},
+    "ring8": {"loss": "nonsaturating", "steps": 4000, "batch_size": 512, "lr_d": 1e-3, "lr_g": 1e-3,
+              "betas": (0.5, 0.999), "r1": 0.0, "minibatch_stddev": 4, "ema": 0.0, "lr_end": 0.05},
+    "grid25": {"loss": "nonsaturating", "steps": 4000, "batch_size": 512, "lr_d": 1e-3, "lr_g": 1e-3,
+               "betas": (0.5, 0.999), "r1": 0.0, "minibatch_stddev": 4, "ema": 0.0, "lr_end": 0.05},
 }
 
 #: what is left when neither the recipe nor the loss says
@@ -91,9 +91,9 @@ class GANConfig:
     ema: float | None = None            # generator EMA decay (0: off); the EMA is the saved generator
     arch: str | None = None             # mlp | dcgan (default: mlp for mixtures, dcgan for images)
     z_dim: int | None = None            # default 2 for mixtures, 100 for images
-    g_hidden: int = 400
+    g_hidden: int = 256
     g_layers: int = 4
-    d_hidden: int = 200
+    d_hidden: int = 128
     d_layers: int = 3
     width: int = 64                     # dcgan channel base
     norm: str | None = None             # D normalisation: batch | instance | layer | none
