@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from genfast.cli import command, group
-from genfast.cli.types import add_device, add_training, integer, non_negative, positive, positive_int, unit_interval
+from genfast.cli.types import add_device, add_training, integer, non_negative, positive, positive_int
 from genfast.latent.networks import MODELS
 from genfast.latent.train import TrainConfig
 

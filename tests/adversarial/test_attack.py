@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from genfast import adversarial
-from genfast.adversarial import attack
 from genfast.models import classifiers
 
 

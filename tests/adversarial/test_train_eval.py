@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from genfast import adversarial
-from genfast.adversarial import metrics
 from genfast.cli import main
 from genfast.models import classifiers
 from helpers import equal_state, shared
