@@ -82,7 +82,8 @@ def top_patches(source, layer: str, *, network: str | FeatureNet = "auto", weigh
         raise ArgumentError("layer", "'logits' has no image positions; choose a spatial layer")
 
     values = torch.full((units, top), -math.inf)
-    patches = torch.full((units, top, 3, patch_size, patch_size), 0.5)
+    grey = torch.full((3, patch_size, patch_size), 0.5)
+    patches: list = [[grey] * top for _ in range(units)]          # lists: reordering moves no pixels
     sources: list = [[None] * top for _ in range(units)]
     skipped, read = [], 0
     bar = progress_bar(len(files), desc=f"patches {layer}", unit="image", enabled=progress)
@@ -102,15 +103,15 @@ def top_patches(source, layer: str, *, network: str | FeatureNet = "auto", weigh
         for u in entering:
             merged = torch.cat([values[u], best[u]])
             order = merged.topk(top).indices.tolist()
-            old_patches, old_sources = patches[u].clone(), list(sources[u])
+            old_patches, old_sources = list(patches[u]), list(sources[u])
             for rank, j in enumerate(order):
                 if j < top:                                               # kept from before
-                    patches[u, rank], sources[u][rank] = old_patches[j], old_sources[j]
+                    patches[u][rank], sources[u][rank] = old_patches[j], old_sources[j]
                     continue
                 y, x = divmod(int(where[u, j - top]), width)
                 (t, b), (l, r) = rows.span(y), cols.span(x)
                 offset = (t - (rows.first + y * rows.jump), l - (cols.first + x * cols.jump))
-                patches[u, rank] = cut_patch(image, (t, l, b, r), (rows.size, cols.size), offset, patch_size).cpu()
+                patches[u][rank] = cut_patch(image, (t, l, b, r), (rows.size, cols.size), offset, patch_size).cpu()
                 sources[u][rank] = (str(f), y, x)
             values[u] = merged[order]
 
@@ -144,6 +145,7 @@ def top_patches(source, layer: str, *, network: str | FeatureNet = "auto", weigh
                       stacklevel=2)
     if read == 0:
         raise ArgumentError("source", f"no readable image among {len(files)} file(s)")
+    patches = torch.stack([torch.stack(p) for p in patches])
     out_path = None
     if output is not None:
         out_path = save_sheet(patches, values, layer, output)
