@@ -16,7 +16,8 @@ asked for. Every random draw of step s on rank r comes from a generator seeded b
 resumed run draws exactly what an uninterrupted one would, so a resume is bit-exact.
 
 Under torchrun each rank draws its own batches and the gradients of D and of G are averaged
-across ranks after every backward (one flat all-reduce each). DistributedDataParallel is not used
+across ranks after every backward (one flat all-reduce each), and their batch-norm statistics
+broadcast from rank 0 after every update. DistributedDataParallel is not used
 because its gradient hooks do not support the double backward of the gradient penalty and R1.
 
 What every genfast training run guarantees (genfast/training): the final generator as safetensors
@@ -242,6 +243,17 @@ def _average_gradients(model: torch.nn.Module, dist) -> None:
 
 
 @torch.no_grad()
+def _broadcast_buffers(model: torch.nn.Module, dist) -> None:
+    """Batch-norm running statistics from rank 0 to every rank, as DistributedDataParallel does."""
+    if not dist.distributed:
+        return
+    import torch.distributed as tdist
+
+    for b in model.buffers():
+        tdist.broadcast(b, 0)
+
+
+@torch.no_grad()
 def _update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     for e, p in zip(ema.parameters(), model.parameters()):
         e.lerp_(p, 1.0 - decay)
@@ -356,6 +368,7 @@ def train_gan(config: GANConfig | None, out, *, resume: bool = True, progress: b
                 (d_loss + penalty).backward()
                 _average_gradients(D, dist)
                 opt_d.step()
+                _broadcast_buffers(D, dist)
                 if c.loss == "wgan":
                     losses.clip_weights(D, c.clip)
                 d_updates += 1
@@ -370,6 +383,7 @@ def train_gan(config: GANConfig | None, out, *, resume: bool = True, progress: b
             _average_gradients(G, dist)
             with deferred_interrupt():     # the update, the EMA and the step count change together
                 opt_g.step()
+                _broadcast_buffers(G, dist)
                 if G_ema is not None:
                     _update_ema(G_ema, G, c.ema)
                 g_updates += 1

@@ -1,0 +1,74 @@
+"""GAN training steps, genfast layers vs the same architecture in plain torch.nn layers.
+
+Both sides are genfast.gan.networks' DCGAN critic for 28 x 28 (instance norm + LeakyReLU, minibatch
+stddev), built once with impl="genfast" (the fused native InstanceNorm2d, the native minibatch
+stddev) and once with impl="torch" (torch.nn.InstanceNorm2d + LeakyReLU, the reference minibatch
+stddev), with the same weights. Cases:
+
+- "wgan-gp critic step": forward on real and fake, the gradient penalty (double backward), backward.
+- "dcgan D+G step": a non-saturating D step then a G step (G is the same plain DCGAN generator on
+  both sides; only D's layers differ).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from genfast.gan import losses
+from genfast.gan.networks import build_discriminator, build_generator
+
+D_CFG = {"arch": "dcgan", "in_shape": [1, 28, 28], "norm": "instance", "minibatch_stddev": 4, "width": 64}
+G_CFG = {"arch": "dcgan", "z_dim": 100, "out_shape": [1, 28, 28], "width": 64}
+
+
+def pair(seed: int = 0) -> dict:
+    """{"genfast": D, "torch": D} with the same weights."""
+    torch.manual_seed(seed)
+    d = {"genfast": build_discriminator(D_CFG)}
+    d["torch"] = build_discriminator({**D_CFG, "impl": "torch"})
+    d["torch"].load_state_dict(d["genfast"].state_dict())
+    return d
+
+
+def critic_step(D, real, fake, gen_seed: int = 0):
+    opt = torch.optim.Adam(D.parameters(), lr=1e-4, betas=(0.5, 0.9))
+
+    def step():
+        loss = losses.critic_loss_wgan(D(real), D(fake)) + losses.gradient_penalty(
+            D, real, fake, generator=torch.Generator().manual_seed(gen_seed))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def dcgan_step(D, G, real, z):
+    opt_d, opt_g = torch.optim.Adam(D.parameters(), lr=2e-4), torch.optim.Adam(G.parameters(), lr=2e-4)
+
+    def step():
+        with torch.no_grad():
+            fake = G(z)
+        loss = losses.d_loss_minimax(D(real), D(fake))
+        opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_d.step()
+        g_loss = losses.g_loss_nonsaturating(D(G(z)))
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+    return step
+
+
+def cases(batch: int = 64) -> dict:
+    """name -> {"genfast": fn, "torch": fn}."""
+    g = torch.Generator().manual_seed(1)
+    real = torch.rand(batch, 1, 28, 28, generator=g) * 2 - 1
+    fake = torch.rand(batch, 1, 28, 28, generator=g) * 2 - 1
+    z = torch.randn(batch, 100, generator=g)
+    dc, dd = pair(), pair()
+    torch.manual_seed(2)
+    G = {"genfast": build_generator(G_CFG)}
+    G["torch"] = build_generator(G_CFG)
+    G["torch"].load_state_dict(G["genfast"].state_dict())
+    return {"wgan-gp critic step": {k: critic_step(dc[k], real, fake) for k in dc},
+            "dcgan D+G step": {k: dcgan_step(dd[k], G[k], real, z) for k in dd}}
