@@ -34,7 +34,7 @@ from genfast import io
 from genfast.checks import ArgumentError, check_choice, check_device, check_int, check_number, is_int
 from genfast.dream import losses, tiling
 from genfast.dream.receptive_field import geometry
-from genfast.models import VGG, EfficientNetLite0, FeatureNet, feature_net
+from genfast.models import VGG, FeatureNet, feature_net
 from genfast.training.progress import postfix, progress_bar
 
 #: layers and weights per network when none are given: a middle block of Lite0 (curls, eyes and
@@ -78,8 +78,7 @@ def as_image(value, size, name: str, device, *, max_pixels: int | None = None) -
 def check_layer_weights(net: FeatureNet, layers, name: str = "layers") -> dict[str, float]:
     """{layer: weight} from a mapping or a list (weight 1 each), by the network's own layer names."""
     if layers is None:
-        layers = next((v for k, v in DEFAULT_LAYERS.items() if type(net).__name__ == k or
-                       (k == "VGG" and isinstance(net, VGG))), None)
+        layers = DEFAULT_LAYERS.get("VGG" if isinstance(net, VGG) else type(net).__name__)
         if layers is None:
             raise ArgumentError(name, f"no default layers for {type(net).__name__}; pass a mapping {{layer: weight}}")
     if isinstance(layers, str):

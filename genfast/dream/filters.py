@@ -62,7 +62,8 @@ def _check_units(units, channels: int) -> list[int]:
         raise ArgumentError("units", "expected a count or a non-empty list of channels")
     for u in units:
         if not is_int(u) or not 0 <= u < channels:
-            raise ArgumentError("units", f"expected channels in [0, {channels - 1}] (the layer has {channels}), got {u!r}")
+            raise ArgumentError("units", f"expected channels in [0, {channels - 1}] (the layer has {channels}), "
+                                         f"got {u!r}")
     return units
 
 

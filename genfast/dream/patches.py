@@ -47,7 +47,8 @@ def cut_patch(image: torch.Tensor, box, field: tuple[int, int], offset: tuple[in
     inside the field), resized to size x size."""
     top, left, bottom, right = box
     canvas = torch.full((3, field[0], field[1]), 0.5, dtype=image.dtype, device=image.device)
-    canvas[:, offset[0]:offset[0] + bottom - top, offset[1]:offset[1] + right - left] = image[0, :, top:bottom, left:right]
+    y, x = offset
+    canvas[:, y:y + bottom - top, x:x + right - left] = image[0, :, top:bottom, left:right]
     return F.interpolate(canvas[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0]
 
 

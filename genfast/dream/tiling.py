@@ -59,7 +59,8 @@ def plan(h: int, w: int, tile: int | None, halo: int, align: int) -> list[Tile]:
     ys, xs = _cuts(h, tile, align), _cuts(w, tile, align)
     for y0, y1 in zip(ys, ys[1:]):
         for x0, x1 in zip(xs, xs[1:]):
-            crop = (max(0, y0 - halo), max(0, x0 - halo), _crop_end(y1 + halo, h, align), _crop_end(x1 + halo, w, align))
+            crop = (max(0, y0 - halo), max(0, x0 - halo),
+                    _crop_end(y1 + halo, h, align), _crop_end(x1 + halo, w, align))
             out.append(Tile((y0, x0, y1, x1), crop))
     return out
 
