@@ -9,7 +9,6 @@ median of the rounds). --profile prints torch.profiler's top operators for each 
 from __future__ import annotations
 
 import argparse
-import json
 
 import torch
 

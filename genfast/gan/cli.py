@@ -45,6 +45,7 @@ def register(sub) -> None:
     t.add_argument("--d-hidden", type=positive_int, default=d.d_hidden)
     t.add_argument("--d-layers", type=positive_int, default=d.d_layers)
     t.add_argument("--width", type=positive_int, default=d.width, help="dcgan channel base")
+    t.add_argument("--g-norm", choices=("batch", "none"), default=d.g_norm, help="G normalisation (default batch)")
     t.add_argument("--norm", choices=NORMS, help="D normalisation (default: batch; layer for wgan-gp; none in an MLP)")
     t.add_argument("--minibatch-stddev", type=non_negative_int, nargs="?", const=4, metavar="GROUP",
                    help="minibatch stddev in D with this group size (4 when given alone; 0: off)")
@@ -107,7 +108,7 @@ def run_train(args) -> int:
         betas=tuple(args.betas) if args.betas else None, lr_end=args.lr_end, clip=args.clip,
         gp_weight=args.gp_weight, r1=args.r1, ema=args.ema, arch=args.arch, z_dim=args.z_dim,
         g_hidden=args.g_hidden, g_layers=args.g_layers, d_hidden=args.d_hidden, d_layers=args.d_layers,
-        width=args.width, norm=args.norm, minibatch_stddev=args.minibatch_stddev,
+        width=args.width, g_norm=args.g_norm, norm=args.norm, minibatch_stddev=args.minibatch_stddev,
         mbstd_channels=args.mbstd_channels, minibatch_disc=args.minibatch_disc, mbdisc_dims=args.mbdisc_dims,
         pack=args.pack, image_size=args.image_size, data_root=_data_root(args.data, args.data_root),
         limit=args.limit, seed=args.seed, checkpoint_every=args.checkpoint_every, sample_every=args.sample_every)

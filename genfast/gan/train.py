@@ -31,7 +31,7 @@ from __future__ import annotations
 import copy
 import time
 import warnings
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -97,6 +97,7 @@ class GANConfig:
     d_hidden: int = 128
     d_layers: int = 3
     width: int = 64                     # dcgan channel base
+    g_norm: str = "batch"               # G normalisation: batch | none
     norm: str | None = None             # D normalisation: batch | instance | layer | none
     minibatch_stddev: int | None = None  # group size (0: off)
     mbstd_channels: int = 1
@@ -155,6 +156,7 @@ class GANConfig:
         if self.loss == "wgan-gp" and self.gp_weight <= 0:
             raise ArgumentError("gp_weight", f"wgan-gp needs a positive penalty weight, got {self.gp_weight}")
         check_choice(self.norm, "norm", NORMS)
+        check_choice(self.g_norm, "g_norm", ("batch", "none"))
         if self.loss == "wgan-gp" and self.norm == "batch":
             raise ArgumentError("norm", "batch norm makes each critic score depend on the whole batch, which the "
                                         "per-sample gradient penalty assumes it does not; use layer, instance or none "
@@ -200,7 +202,7 @@ def default_config(data: str, loss: str | None = None, recipe: bool = True) -> G
 
 def network_configs(c: GANConfig, shape: list[int]) -> tuple[dict, dict]:
     g = {"arch": c.arch, "z_dim": c.z_dim, "out_shape": shape, "hidden": c.g_hidden, "layers": c.g_layers,
-         "width": c.width, "norm": "batch"}
+         "width": c.width, "norm": c.g_norm}
     d = {"arch": c.arch, "in_shape": shape, "hidden": c.d_hidden, "layers": c.d_layers, "width": c.width,
          "norm": c.norm, "minibatch_stddev": c.minibatch_stddev, "mbstd_channels": c.mbstd_channels,
          "minibatch_disc": c.minibatch_disc, "mbdisc_dims": c.mbdisc_dims, "pack": c.pack}
