@@ -45,6 +45,14 @@ DEFAULT_LAYERS = {
 }
 
 
+class DreamInterrupted(KeyboardInterrupt):
+    """Ctrl-C during dream(): the image as it was is written to `output` first."""
+
+    def __init__(self, output: Path, steps: int):
+        super().__init__(f"interrupted after {steps} steps; wrote the image so far to {output}")
+        self.output, self.steps = output, steps
+
+
 @dataclass
 class DreamResult:
     image: torch.Tensor                              # (1, 3, H, W) in [0, 1], on the CPU
@@ -207,7 +215,8 @@ def dream(image, *, network: str | FeatureNet = "auto", weights="imagenet", laye
     octave's steps once the loss passes it. `guide` (an image) makes the image take on the guide's
     features (losses.guide_sum). With `output` the result is written atomically (PNG or JPEG by
     suffix), and with `save_octaves` each octave's result beside it as <stem>_octave<k><suffix>.
-    `callback(octave, step, image)` runs after every step."""
+    `callback(octave, step, image)` runs after every step. On Ctrl-C the image so far is written to
+    `output` and DreamInterrupted (a KeyboardInterrupt) raised."""
     t0 = time.perf_counter()
     device = check_device(device)
     check_choice(objective, "objective", losses.OBJECTIVES)
@@ -281,6 +290,12 @@ def dream(image, *, network: str | FeatureNet = "auto", weights="imagenet", laye
                 path = out_path.with_name(f"{out_path.stem}_octave{k}{out_path.suffix}")
                 io.check_output(path, {"image": image, "guide": guide})
                 octave_outputs.append(io.save_image(current.cpu(), path))
+    except KeyboardInterrupt:
+        # keep the work: the image so far goes to the output (atomically), then the interrupt goes on
+        if out_path is None:
+            raise
+        io.save_image(current.detach().cpu(), out_path)
+        raise DreamInterrupted(out_path, len(history)) from None
     finally:
         bar.close()
 

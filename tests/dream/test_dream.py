@@ -139,3 +139,15 @@ def test_tiled_dream_gives_the_untiled_image(lite0, photo):
     assert len(dream_mod.DreamObjective(lite0, {"block3": 1.0}, tile=32).tiles((64, 96))) == 6
     torch.testing.assert_close(b.image, a.image, atol=1e-5, rtol=0)
     assert [h["loss"] for h in b.history] == pytest.approx([h["loss"] for h in a.history], rel=1e-5)
+
+
+def test_ctrl_c_writes_the_image_so_far(lite0, photo, tmp_path):
+    from genfast.dream import DreamInterrupted
+
+    def stop(octave, step, image):
+        if step == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(DreamInterrupted, match="interrupted after 2 steps") as e:
+        run(lite0, photo, octaves=1, steps=5, output=tmp_path / "d.png", callback=stop)
+    assert io.load_image(e.value.output).shape == photo.shape
