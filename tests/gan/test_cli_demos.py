@@ -67,3 +67,30 @@ def test_parallel_lines_critic_tracks_the_wasserstein_distance():
 def test_demo_command_writes_a_png(tmp_path):
     assert main(["gan", "demo", "optimal-d", "--steps", "300", "--out", str(tmp_path / "d.png")]) == 0
     assert (tmp_path / "d.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_image_generator_sample_interpolate_and_eval(tmp_path, capsys):
+    import torch
+
+    from genfast.gan.networks import build_generator
+    from genfast.gan.sample import save_generator
+    from genfast.models.classifiers import classifier, save_classifier
+    from helpers import shared
+
+    root = shared("fashion-mnist")
+    torch.manual_seed(0)
+    cfg = {"arch": "dcgan", "z_dim": 8, "out_shape": [1, 28, 28], "width": 4}
+    G = build_generator(cfg).eval()
+    out = save_generator(G, tmp_path / "f.safetensors", generator_config=cfg, data="fashion-mnist")
+    assert main(["gan", "sample", str(out), "--num", "16", "--out", str(tmp_path / "s.png")]) == 0
+    assert main(["gan", "sample", str(out), "--num", "5", "--out", str(tmp_path / "s.npy")]) == 0
+    x = np.load(tmp_path / "s.npy")
+    assert x.shape == (5, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
+    assert main(["gan", "interpolate", str(out), "--out", str(tmp_path / "w.png"), "--rows", "2", "--steps", "3"]) == 0
+    assert main(["gan", "eval", str(out)]) == 2
+    assert "--classifier" in capsys.readouterr().err
+    clf = save_classifier(classifier("lenet"), tmp_path / "c.safetensors")
+    assert main(["gan", "eval", str(out), "--classifier", str(clf), "--data-root", str(root), "--num", "200"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["fake_samples"] == 200 and report["real_samples"] == 10000
+    assert report["frechet_distance"] > 0 and report["class_coverage"]["samples"] == 200

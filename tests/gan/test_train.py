@@ -117,3 +117,18 @@ def test_short_ring8_run_captures_all_modes(tmp_path):
                   tmp_path / "r.safetensors", progress=False, log_every=100)
     m = r.info["mixture"]
     assert m["modes"] == 8, m
+
+
+@pytest.mark.filterwarnings("ignore:step 2. generated samples vary")      # 2 steps: G has not spread out yet
+def test_image_training_with_wgan_keeps_the_critic_clipped(tmp_path):
+    from helpers import shared
+
+    root = shared("fashion-mnist")
+    r = train_gan(GANConfig(data="fashion-mnist", data_root=str(root), loss="wgan", width=4, z_dim=8, limit=64,
+                            steps=2, k=2, batch_size=16, sample_every=1), tmp_path / "f.safetensors", progress=False)
+    assert r.info["d_updates"] == 4 and (tmp_path / "f.samples" / "step_000002.png").is_file()
+    state = torch.load(r.checkpoint, weights_only=True)
+    assert max(float(v.abs().max()) for k, v in state["model"]["D"].items() if "running" not in k
+               and "num_batches" not in k) <= 0.01
+    x = sample(r.model, 4)
+    assert x.shape == (4, 1, 28, 28)
