@@ -65,14 +65,14 @@ def lenet(seed=0):
 def test_sweep_equals_the_tutorials_loop():
     model = lenet()
     g = torch.Generator().manual_seed(3)
-    x = torch.rand(24, 1, 28, 28, generator=g)
+    x = torch.rand(12, 1, 28, 28, generator=g)
     y = classifiers.predict(model, x)
     y[::4] = (y[::4] + 1) % 10              # some misclassified images, which both skip
-    eps = [0.0, 0.02, 0.05, 0.3]
+    eps = [0.0, 0.03, 0.3]
     fast = adversarial.fgsm_sweep(model, x, y, eps, batch_size=16)
     slow = adversarial.tutorial_sweep(model, x, y, eps)
     assert fast.correct == slow.correct and fast.accuracy == slow.accuracy
-    assert fast.correct[0] == 18 and fast.correct[-1] < fast.correct[0]      # eps 0: the clean accuracy
+    assert fast.correct[0] == 9 and fast.correct[-1] < fast.correct[0]      # eps 0: the clean accuracy
     for a, b in zip(fast.examples, slow.examples):
         assert [e[:3] for e in a] == [e[:3] for e in b]
         for e, f in zip(a, b):
