@@ -61,10 +61,10 @@ LOSS_DEFAULTS = {
 #: genfast's recommended recipe per mixture (what `genfast gan train --data ring8|grid25` runs);
 #: how it was found and what it reaches: benchmarks/RESULTS.md
 RECIPES: dict[str, dict] = {
-    "ring8": {"loss": "nonsaturating", "steps": 4000, "batch_size": 512, "lr_d": 1e-3, "lr_g": 1e-3,
-              "betas": (0.5, 0.999), "r1": 0.0, "minibatch_stddev": 4, "ema": 0.0, "lr_end": 0.05},
-    "grid25": {"loss": "nonsaturating", "steps": 4000, "batch_size": 512, "lr_d": 1e-3, "lr_g": 1e-3,
-               "betas": (0.5, 0.999), "r1": 0.0, "minibatch_stddev": 4, "ema": 0.0, "lr_end": 0.05},
+    "ring8": {"loss": "nonsaturating", "steps": 8000, "batch_size": 512, "lr_d": 1e-3, "lr_g": 1e-3,
+              "betas": (0.5, 0.999), "r1": 0.0, "minibatch_stddev": 4, "ema": 0.0, "lr_end": 0.02},
+    "grid25": {"loss": "nonsaturating", "steps": 8000, "batch_size": 512, "lr_d": 1e-3, "lr_g": 1e-3,
+               "betas": (0.5, 0.999), "r1": 0.0, "minibatch_stddev": 4, "ema": 0.0, "lr_end": 0.02},
 }
 
 #: what is left when neither the recipe nor the loss says
