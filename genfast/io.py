@@ -100,13 +100,25 @@ def torch_load(path, *, name: str = "checkpoint"):
     if not path.is_file():
         raise named(FileNotFoundError, name, f"no such file: {str(path)!r}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # a pickle of another protocol is refused or read all the same; torch's note on it is noise
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError, AttributeError,
             ImportError, KeyError, IndexError, OSError, UnicodeDecodeError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if "weights_only" in str(e) or "Unsupported global" in str(e):
             reason = "it holds Python objects other than tensors and plain containers, which genfast never unpickles"
-        raise ArgumentError(name, f"{str(path)!r} cannot be read as tensors ({reason})") from None
+        raise UnreadableFileError(name, path, reason) from None
+
+
+class UnreadableFileError(ArgumentError):
+    """A file torch_load could not read as tensors; `reason` says why, for callers that say more
+    precisely what the file should have been (a checkpoint of some kind)."""
+
+    def __init__(self, argument: str, path, reason: str):
+        self.path, self.reason = Path(path), reason
+        super().__init__(argument, f"{str(path)!r} cannot be read as tensors ({reason})")
 
 
 def same_file(a, b) -> bool:

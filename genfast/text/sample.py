@@ -70,7 +70,7 @@ def load(path, device=None) -> tuple[CharLSTM, Vocabulary]:
         model.load_state_dict(state)
         vocab = Vocabulary.from_dict(vocab)
     except (KeyError, RuntimeError, TypeError, ValueError) as e:
-        reason = str(e).split(" cannot be read as tensors ", 1)[-1]
+        reason = e.reason if isinstance(e, io.UnreadableFileError) else str(e)
         raise ValueError(f"model: {str(path)!r} is not a genfast text checkpoint ({reason})") from None
     return model.to(device or "cpu").eval(), vocab
 

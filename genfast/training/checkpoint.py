@@ -85,19 +85,14 @@ def read(path, *, kind: str, name: str = "checkpoint") -> dict:
         raise named(FileNotFoundError, name, f"no such file: {str(path)!r}")
     try:
         state = io.torch_load(path, name=name)
-    except ValueError as e:
-        raise CheckpointError(name, f"{str(path)!r} is not a genfast {kind} checkpoint: {_reason(e)}") from None
+    except io.UnreadableFileError as e:
+        raise CheckpointError(name, f"{str(path)!r} is not a genfast {kind} checkpoint: {e.reason}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(name, f"{str(path)!r} is not a genfast {kind} checkpoint (no genfast header)")
     if state.get("kind") != kind:
         raise CheckpointError(name, f"{str(path)!r} is a genfast {state.get('kind')} checkpoint, "
                               f"not a {kind} checkpoint")
     return state
-
-
-def _reason(e: Exception) -> str:
-    text = getattr(e, "detail", str(e))
-    return text.split(" cannot be read as tensors ", 1)[-1] if " cannot be read as tensors " in text else text
 
 
 def write(path, state: dict) -> Path:
