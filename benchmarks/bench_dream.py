@@ -15,6 +15,12 @@ import torch
 from genfast.bench import core
 from genfast.bench import dream as bench
 
+OP = "dream"     # in the pytest-benchmark suite (`make bench`; see conftest.py)
+
+
+def test_dream(bench_case, benchmark):
+    bench_case(benchmark)
+
 
 def main() -> None:
     p = argparse.ArgumentParser()

@@ -8,7 +8,8 @@ from genfast.bench.core import Case, Result, machine_mm_gflops, run_cases, time_
 
 #: `genfast bench --op NAME` -> the module in genfast/bench/ that defines its cases:
 #:   PRIMARY_OP (a registered op name), DEFAULT_SHAPES, QUICK_SHAPES,
-#:   cases(device, shapes, compile) -> list[Case], and optionally report(...) and SHAPE_SIZES
+#:   cases(device, shapes, compile) -> list[Case], and optionally report(...), SHAPE_SIZES and
+#:   NATIVE = False (a workflow step with no native op of its own: no "native unavailable" warning)
 BENCHES = {
     "gram": "genfast.bench.gram",
     "minibatch_stddev": "genfast.bench.minibatch_stddev",
@@ -18,6 +19,7 @@ BENCHES = {
     "stylizer": "genfast.bench.stylizer",
     "rl": "genfast.bench.rl",
     "in_situ": "genfast.bench.in_situ",
+    "dream": "genfast.bench.dream",
 }
 
 __all__ = ["Case", "Result", "machine_mm_gflops", "run_cases", "time_fn", "BENCHES", "script"]

@@ -30,6 +30,7 @@ from genfast.dream.deepdream import DEFAULT_LAYERS, DreamObjective, ascent_step
 from genfast.reference import efficientnet_lite as plain_lite
 
 PRIMARY_OP = "dream_step"
+NATIVE = False      # a workflow step: genfast's side is its truncated, folded network, not a native op
 DEFAULT_SHAPES = [(1, 3, 512, 512), (1, 3, 1024, 1024)]
 QUICK_SHAPES = [(1, 3, 128, 128)]
 LAYERS = DEFAULT_LAYERS["EfficientNetLite0"]

@@ -35,7 +35,7 @@ def cmd_bench(args) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ArgumentError("device", "cuda asked for, but no CUDA device is available")
     bench = importlib.import_module(BENCHES[args.op])
-    if not _native.native_available(bench.PRIMARY_OP, device):
+    if getattr(bench, "NATIVE", True) and not _native.native_available(bench.PRIMARY_OP, device):
         print(f"genfast bench: warning: native kernels unavailable on {device.type}: "
               f"{_native.unavailable_reason(bench.PRIMARY_OP, device.type)}", file=sys.stderr)
     shapes = args.shape or (bench.QUICK_SHAPES if args.quick else bench.DEFAULT_SHAPES)

@@ -53,7 +53,7 @@ class FeatureNet(nn.Module):
         for name in layers:
             if name not in known:
                 close = [k for k in known if k.split("_")[0] == str(name).split("_")[0]][:6]
-                hint = f" (e.g. {', '.join(close)})" if close else f"; known layers: {', '.join(known)}"
+                hint = (f" (did you mean {', '.join(close)}?)" if close else "") + f"; known layers: {', '.join(known)}"
                 raise ValueError(f"{argument}: unknown layer {name!r} for {type(self).__name__}{hint}")
         return layers
 
