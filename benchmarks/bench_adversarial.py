@@ -11,7 +11,6 @@ medians and their ratio are printed, with the accuracy table of each side.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 
@@ -20,6 +19,13 @@ import torch
 from genfast import adversarial
 from genfast.adversarial.data import as_float
 from genfast.bench.adversarial import sweep_fns
+from genfast.io import write_json
+
+OP = "adversarial"   # genfast/bench/adversarial.py's cases (random weights) in the pytest-benchmark suite
+
+
+def test_adversarial(bench_case, benchmark):
+    bench_case(benchmark)
 
 
 def main() -> None:
@@ -59,10 +65,9 @@ def main() -> None:
     print(f"tutorial loop {med['reference']:.2f} s, batched {med['batched']:.3f} s: "
           f"{med['reference'] / med['batched']:.1f}x faster")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"n": len(x), "epsilons": ref.epsilons, "reference": ref.accuracy, "batched": fast.accuracy,
-                       "identical": same, "seconds": med, "times": times,
-                       "speedup": med["reference"] / med["batched"]}, f, indent=2)
+        write_json(args.json, {"n": len(x), "epsilons": ref.epsilons, "reference": ref.accuracy,
+                               "batched": fast.accuracy, "identical": same, "seconds": med, "times": times,
+                               "speedup": med["reference"] / med["batched"]})
         print(f"wrote {args.json}")
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from genfast import io
-from genfast.checks import ArgumentError, check_int
+from genfast.checks import ArgumentError, check_choice, check_int
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
                          "Bag", "Ankle boot")
@@ -232,3 +232,27 @@ def split_indices(n: int, fraction: float, seed: int = 0) -> tuple[torch.Tensor,
     perm = torch.randperm(n, generator=g)
     k = int(math.floor(n * fraction))
     return perm[k:], perm[:k]
+
+
+#: the digit sheet's 'test' split: a seeded fifth of it
+DIGITS_TEST_FRACTION = 0.2
+
+
+def labelled_images(path, split: str = "train", *, limit: int | None = None, name: str = "data"):
+    """(uint8 images (N, 28, 28), int64 labels (N,), class names) from `path`."""
+    check_choice(split, "split", ("train", "test"))
+    path = Path(path)
+    if path.is_dir():
+        images, labels = fashion_mnist(path, split)
+        classes = FASHION_MNIST_CLASSES if "fashion" in path.name.lower() else DIGIT_CLASSES
+    elif path.is_file():
+        images, labels = digits_sheet(path)
+        train, test = split_indices(len(images), DIGITS_TEST_FRACTION, seed=0)
+        pick = train if split == "train" else test
+        images, labels, classes = images[pick], labels[pick], DIGIT_CLASSES
+    else:
+        raise ArgumentError(name, f"expected a folder of MNIST-format IDX files or the digits PNG, got {str(path)!r} "
+                                  f"(no such file or folder)")
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    return images, labels, list(classes)

@@ -337,7 +337,7 @@ def save_image_grid(images: torch.Tensor, path, *, nrow: int | None = None, padd
         cell_h, cell_w = (h + padding) * scale, (w + padding) * scale
         rows = math.ceil(n / nrow)
         top = line + 4 if title else 0
-        extra = line + 2 if labels is not None else 0
+        extra = padding * scale + line + 2 if labels is not None else 0    # a tile's crop + its label line
         canvas = Image.new("RGB", (pil.width, top + rows * (cell_h + extra) + padding * scale), "white")
         draw = ImageDraw.Draw(canvas)
         if title:
@@ -348,7 +348,7 @@ def save_image_grid(images: torch.Tensor, path, *, nrow: int | None = None, padd
             y0 = top + r * (cell_h + extra)
             canvas.paste(pil.crop(box), (col * cell_w, y0))
             if labels is not None:
-                draw.text((col * cell_w + padding * scale, y0 + cell_h + padding * scale - 1), str(labels[i])[:24],
+                draw.text((col * cell_w + padding * scale, y0 + cell_h + padding * scale), str(labels[i])[:24],
                           fill="black")
         pil = canvas
     return _save_pil(pil, path)

@@ -20,6 +20,7 @@ BENCHES = {
     "rl": "genfast.bench.rl",
     "in_situ": "genfast.bench.in_situ",
     "dream": "genfast.bench.dream",
+    "adversarial": "genfast.bench.adversarial",
 }
 
 __all__ = ["Case", "Result", "machine_mm_gflops", "run_cases", "time_fn", "BENCHES", "script"]

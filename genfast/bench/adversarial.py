@@ -17,6 +17,7 @@ from genfast.bench.core import Case
 from genfast.models.classifiers import classifier
 
 PRIMARY_OP = "fgsm_sweep"
+NATIVE = False          # an algorithm's speed-up, no native op
 DEFAULT_SHAPES = [(200,), (1000,)]
 QUICK_SHAPES = [(50,)]
 SHAPE_SIZES = (1,)      # --shape N

@@ -56,7 +56,8 @@ def register(sub) -> None:
 
 
 def _data(path, split, limit=None):
-    from genfast.adversarial.data import as_float, labelled_images
+    from genfast.adversarial.data import as_float
+    from genfast.data import labelled_images
 
     images, labels, classes = labelled_images(path, split, limit=limit)
     return as_float(images), labels, classes
