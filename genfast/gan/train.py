@@ -58,8 +58,9 @@ LOSS_DEFAULTS = {
     "wgan-gp": {"optimizer": "adam", "lr_d": 1e-4, "lr_g": 1e-4, "betas": (0.5, 0.9), "k": 5, "gp_weight": 10.0},
 }
 
-#: genfast's recommended recipe per mixture (what `genfast gan train --data ring8|grid25` runs);
-#: how it was found and what it reaches: benchmarks/RESULTS.md
+#: genfast's recommended recipe per mixture (what `genfast gan train --data ring8|grid25` runs): the
+#: best found so far, which does not yet reach issue 17's target in every seed; how it was found and
+#: what it reaches: benchmarks/RESULTS.md
 RECIPES: dict[str, dict] = {
     "ring8": {"loss": "nonsaturating", "steps": 8000, "batch_size": 512, "lr_d": 1e-3, "lr_g": 1e-3,
               "betas": (0.5, 0.999), "r1": 0.0, "minibatch_stddev": 4, "ema": 0.0, "lr_end": 0.02},
