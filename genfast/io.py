@@ -354,6 +354,18 @@ def save_image_grid(images: torch.Tensor, path, *, nrow: int | None = None, padd
     return _save_pil(pil, path)
 
 
+def save_figure(fig, path, *, dpi=None, tight: bool = True) -> Path:
+    """Write a matplotlib figure as PNG, atomically, and close it: every plot genfast draws."""
+    import matplotlib.pyplot as plt
+
+    if tight:
+        fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
 def _save_pil(pil, path, *, quality: int = 95) -> Path:
     path = Path(path)
     fmt = IMAGE_SUFFIXES.get(path.suffix.lower())

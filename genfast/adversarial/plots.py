@@ -32,11 +32,7 @@ def accuracy_plot(epsilons, curves: dict, path, *, title: str = "accuracy under 
     ax.grid(alpha=0.3)
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return Path(path)
+    return io.save_figure(fig, path)
 
 
 def sweep_plot(sweep: Sweep, path, *, name: str = "FGSM") -> Path:

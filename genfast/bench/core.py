@@ -9,7 +9,7 @@ from typing import Callable
 
 import torch
 
-from genfast.io import atomic_path
+from genfast.io import save_figure
 
 
 def _sync(device: torch.device) -> None:
@@ -190,10 +190,7 @@ def plot(results: list[Result], path: str, title: str) -> None:
     ax.set_ylabel("speed-up over the PyTorch reference")
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def benchmark_case(benchmark, case: Case, impl: str, device: torch.device, *, rounds: int = 10,

@@ -32,12 +32,7 @@ def _figure(ncols: int = 1):
 
 
 def _save(plt, fig, path) -> Path:
-    fig.tight_layout()
-    path = Path(path)
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    return io.save_figure(fig, path)
 
 
 def bilinear_trajectories(steps: int = 200, lr: float = 0.1, start=(1.0, 1.0)) -> dict:

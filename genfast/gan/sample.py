@@ -111,12 +111,7 @@ def plot_mixture(samples: torch.Tensor, data: str | None, path, *, paths: torch.
     ax.tick_params(labelsize=6)
     if title:
         ax.set_title(title, fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path
+    return io.save_figure(fig, path)
 
 
 def save_samples(x: torch.Tensor, out, *, data: str | None = None) -> Path:

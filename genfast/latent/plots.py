@@ -39,10 +39,7 @@ def latent_scatter(panels: dict, path, classes=None, *, max_points: int = 5000) 
     cbar = fig.colorbar(sc, ax=axes[0].tolist(), ticks=range(k), fraction=0.03)
     if classes:
         cbar.ax.set_yticklabels([str(c) for c in classes])
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return Path(path)
+    return io.save_figure(fig, path, tight=False)     # the colour bar is placed by hand
 
 
 def image_rows(rows, path, *, row_labels=None, scale: int = 2, title: str | None = None) -> Path:

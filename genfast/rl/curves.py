@@ -84,9 +84,4 @@ def plot(payload: dict, path) -> Path:
         ax.legend(fontsize=7, loc="best")
     band = f", {runs} runs (line: mean, band: best to worst)" if runs > 1 else ""
     fig.suptitle(f"{payload['game']}: {hyper}{band}", fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
+    return io.save_figure(fig, path, dpi=100)
