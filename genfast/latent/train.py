@@ -101,7 +101,11 @@ def loss_of(model, x: torch.Tensor, target: torch.Tensor, config: TrainConfig) -
 
 def train(images, out, config: TrainConfig | None = None, *, val=None, resume: bool = True, progress: bool = True,
           device=None, checkpoint=None, log_every: int = 50, log_dir=None, callback=None) -> TrainResult:
-    """Train config.kind on `images` (see as_images) and write it to `out` (.safetensors)."""
+    """Train config.kind on `images` (see as_images) and write it to `out` (.safetensors).
+
+    The loop reads top to bottom like every genfast train.py (STYLE.md): its set-up lines (checkpoint,
+    resume, bar, metrics log, Ctrl-C) stand in genfast.models.classifiers.fit_classifier in the same
+    order, each a call into genfast.training; what differs is the model, the loss and the output."""
     t0 = time.perf_counter()
     config = (config or TrainConfig()).check()
     check_int(log_every, "log_every", 1)
