@@ -92,7 +92,7 @@ def load_safetensors(path, *, name: str = "model") -> tuple[dict, dict]:
     return tensors, metadata
 
 
-def torch_load(path, *, name: str = "checkpoint"):
+def load_tensors(path, *, name: str = "checkpoint"):
     """torch.load with weights_only=True: tensors and plain containers only, so a file whose pickle
     would build arbitrary objects (and run code doing so) is refused before anything runs. Any
     failure is a ValueError naming `name` and the file."""
@@ -113,7 +113,7 @@ def torch_load(path, *, name: str = "checkpoint"):
 
 
 class UnreadableFileError(ArgumentError):
-    """A file torch_load could not read as tensors; `reason` says why, for callers that say more
+    """A file load_tensors could not read as tensors; `reason` says why, for callers that say more
     precisely what the file should have been (a checkpoint of some kind)."""
 
     def __init__(self, argument: str, path, reason: str):

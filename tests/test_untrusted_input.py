@@ -42,7 +42,7 @@ def corpus(tmp_path):
 
 # ------------------------------------------------------------------------------ no code on load
 
-def test_every_torch_load_in_the_package_is_weights_only():
+def test_every_torch_load_call_in_the_package_is_weights_only():
     calls = []
     for path in PACKAGE.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -57,7 +57,7 @@ def test_every_torch_load_in_the_package_is_weights_only():
     assert calls, "the walk found no torch.load at all: it is not looking where the loads are"
     unsafe = [c for c in calls if not c[3]]
     assert not unsafe, f"loads that can run code: {unsafe}"
-    assert [c[0] for c in calls] == ["io.py"], f"torch.load outside genfast.io.torch_load: {calls}"
+    assert [c[0] for c in calls] == ["io.py"], f"torch.load outside genfast.io.load_tensors: {calls}"
 
 
 def test_text_sample_and_load_refuse_a_code_running_file(tmp_path, capsys):

@@ -39,7 +39,7 @@ def _read_checkpoint(path: Path) -> dict:
     try:
         if path.suffix == ".safetensors":
             return io.load_safetensors(path, name="weights")[0]
-        state = io.torch_load(path, name="weights")
+        state = io.load_tensors(path, name="weights")
     except ValueError as e:  # a truncated download, a file that is not a checkpoint, or code in the pickle
         raise ArgumentError("weights", f"cannot read {str(path)!r} as a PyTorch checkpoint: "
                                        f"{getattr(e, 'detail', e)}") from None

@@ -404,7 +404,7 @@ def read_state_dict(path, *, name: str = "model") -> dict:
     if path.suffix == ".safetensors":
         state, _ = io.load_safetensors(path, name=name)
     else:
-        state = io.torch_load(path, name=name)
+        state = io.load_tensors(path, name=name)
         if isinstance(state, dict) and state.get("format") == "genfast-checkpoint":
             state = state.get("model", {}).get("model")
         elif isinstance(state, dict) and isinstance(state.get("model"), dict):

@@ -44,7 +44,7 @@ def _parts(path: Path) -> tuple[dict, dict, dict]:
     if path.suffix == ".safetensors":
         state, meta = weights.load(path, kind=KIND)
         return state, json.loads(meta["model"]), json.loads(meta["vocab"])
-    state = io.torch_load(path, name="model")
+    state = io.load_tensors(path, name="model")
     if not isinstance(state, dict):
         raise ValueError("no genfast header")
     if state.get("format") == CHECKPOINT_FORMAT:

@@ -195,7 +195,7 @@ def _is_legacy_checkpoint(out: Path) -> bool:
     if out.suffix == ".safetensors" or not out.is_file():
         return False
     try:
-        state = io.torch_load(out, name="out")
+        state = io.load_tensors(out, name="out")
     except ValueError:
         return False
     return isinstance(state, dict) and LEGACY_KEYS <= set(state) and "format" not in state

@@ -9,7 +9,7 @@ A checkpoint file is `torch.save` of a dict that holds only tensors and plain Py
      "model": state_dict, "optimizer": state_dict,   # or several, named: {"G": ..., "D": ...}
      "scaler": state_dict | None, "rng": rng_state(), "extra": {...}}
 
-and it is read back with `torch.load(weights_only=True)` (genfast.io.torch_load): a pickle that
+and it is read back with `torch.load(weights_only=True)` (genfast.io.load_tensors): a pickle that
 would construct any other object, the classic `__reduce__ -> os.system` among them, is refused
 before anything runs, with an error saying the file is not a genfast checkpoint. RNG states are
 stored as tensors (numpy's and Python's included) for the same reason.
@@ -84,7 +84,7 @@ def read(path, *, kind: str, name: str = "checkpoint") -> dict:
     if not path.is_file():
         raise named(FileNotFoundError, name, f"no such file: {str(path)!r}")
     try:
-        state = io.torch_load(path, name=name)
+        state = io.load_tensors(path, name=name)
     except io.UnreadableFileError as e:
         raise CheckpointError(name, f"{str(path)!r} is not a genfast {kind} checkpoint: {e.reason}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
