@@ -5,7 +5,8 @@ from __future__ import annotations
 from genfast.adversarial.attack import TUTORIAL_EPSILONS
 from genfast.adversarial.train import AdversarialConfig, TrainConfig
 from genfast.cli import command, group
-from genfast.cli.types import add_device, add_training, non_negative, non_negative_int, positive, positive_int
+from genfast.cli.types import (add_device, add_training, non_negative, non_negative_int, positive, positive_int,
+                               unit_interval)
 
 DATA_HELP = "a folder of MNIST-format IDX files (e.g. ../shared/data/fashion-mnist) or OpenCV's digits PNG"
 
@@ -29,6 +30,9 @@ def register(sub) -> None:
     g.add_argument("--step-size", type=positive, default=a.step_size, help=f"eps2 (default {a.step_size})")
     g.add_argument("--eps", type=positive, default=a.eps, help=f"delta, the radius (default {a.eps})")
     g.add_argument("--random-start", action="store_true", help="start each batch from x + uniform noise in the ball")
+    g.add_argument("--clean-weight", type=unit_interval, default=a.clean_weight, metavar="ALPHA",
+                   help="train on ALPHA * clean loss + (1 - ALPHA) * adversarial loss (Goodfellow et al.: 0.5; "
+                        f"default {a.clean_weight:g}: the adversarial batch alone)")
     add_training(t, checkpoint_every=d.checkpoint_every, log_every=50)
 
     s = command(verbs, "attack", run_attack, help="the FGSM epsilon sweep: table, plot, example grid")
@@ -63,7 +67,8 @@ def run_train(args) -> int:
     check_output(args.out, {"data": args.data})
     images, labels, classes = adversarial.labelled_images(args.data, "train", limit=args.limit)
     val_images, val_labels, _ = adversarial.labelled_images(args.data, "test", limit=2000)
-    adv = (AdversarialConfig(steps=args.steps, step_size=args.step_size, eps=args.eps, random_start=args.random_start)
+    adv = (AdversarialConfig(steps=args.steps, step_size=args.step_size, eps=args.eps, random_start=args.random_start,
+                             clean_weight=args.clean_weight)
            if args.adversarial else None)
     config = TrainConfig(arch=args.arch, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          optimizer=args.optimizer, seed=args.seed, checkpoint_every=args.checkpoint_every,
@@ -76,7 +81,8 @@ def run_train(args) -> int:
     last = result.history[-1] if result.history else {}
     resumed = f" (resumed at step {result.start_step})" if result.start_step else ""
     how = (f"adversarially (J={adv.steps}, eps2={adv.step_size:g}, delta={adv.eps:g}"
-           f"{', random start' if adv.random_start else ''})" if adv else "normally")
+           f"{', random start' if adv.random_start else ''}"
+           f"{f', clean weight {adv.clean_weight:g}' if adv.clean_weight else ''})" if adv else "normally")
     print(f"wrote {result.output}: {args.arch} trained {how}, step {result.steps}{resumed} in {result.seconds:.0f} s"
           + (f", accuracy {last['val_accuracy']:.2%} on {len(val_images)} test images" if last else "")
           + f"; checkpoint {result.checkpoint}, metrics {result.metrics}")

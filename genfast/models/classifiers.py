@@ -161,8 +161,8 @@ def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, ba
 
 def fit_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, out, epochs: int = 12,
                    batch_size: int = 128, lr: float = 1e-3, optimizer: str = "adam", val=None,
-                   perturb: Callable | None = None, perturb_config: dict | None = None, classes=None,
-                   seed: int = 0, device=None, resume: bool = True, checkpoint_path=None,
+                   perturb: Callable | None = None, perturb_config: dict | None = None, clean_weight: float = 0.0,
+                   classes=None, seed: int = 0, device=None, resume: bool = True, checkpoint_path=None,
                    checkpoint_every: int = 500, log_every: int = 50, log_dir=None, progress: bool = True,
                    callback=None) -> TrainResult:
     """Train `model` on (images, labels) with cross-entropy and write it to `out` (safetensors).
@@ -171,6 +171,8 @@ def fit_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     (lr 1e-3) or "adadelta" (the Keras example's; lr 1.0). val: (images, labels) measured after every
     epoch (history and the metrics log). perturb(model, x, y) -> x': the inputs each step trains on
     (adversarial training; `perturb_config` describes it for the checkpoint's configuration check).
+    clean_weight: with perturb, the loss is clean_weight * L(x) + (1 - clean_weight) * L(x') (Goodfellow
+    et al. 2015's mixed objective, alpha = 0.5 there); 0 trains on x' alone.
     Checkpoints `<stem>.ckpt.pt` beside `out` (atomic, resumable bit-exactly), Ctrl-C saves and raises
     TrainingInterrupted; data-parallel under torchrun.
     """
@@ -190,6 +192,7 @@ def fit_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     check_choice(optimizer, "optimizer", ("adam", "adadelta"))
     check_int(checkpoint_every, "checkpoint_every", 0)
     check_int(log_every, "log_every", 1)
+    check_number(clean_weight, "clean_weight", high=1.0)
     out = Path(out)
     ckpt_path = Path(checkpoint_path) if checkpoint_path is not None else checkpoint.default_path(out)
     io.check_output(out, {"checkpoint": ckpt_path}, name="out")
@@ -223,10 +226,17 @@ def fit_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
         while step < total:
             idx = torch.tensor(stream.batch(step, batch_size))
             x, y = x_all[idx].to(device), labels[idx].to(device)
-            if perturb is not None:
-                x = perturb(model, x, y).detach()       # the inputs this step trains on
+            if perturb is None:
+                loss = F.cross_entropy(train_model(x), y)
+            else:
+                x_adv = perturb(model, x, y).detach()   # the inputs this step trains on
                 model.train()
-            loss = F.cross_entropy(train_model(x), y)
+                if clean_weight:                        # one forward pass over the clean and perturbed halves
+                    clean, adv = F.cross_entropy(train_model(torch.cat([x, x_adv])), y.repeat(2),
+                                                 reduction="none").view(2, -1).mean(1)
+                    loss = clean_weight * clean + (1 - clean_weight) * adv
+                else:
+                    loss = F.cross_entropy(train_model(x_adv), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             with deferred_interrupt():

@@ -13,6 +13,7 @@ import torch
 from genfast import adversarial
 from genfast.cli import main
 from genfast.models import classifiers
+from genfast.training.sampler import ShardedStream
 from helpers import equal_state, shared
 
 
@@ -87,7 +88,39 @@ def test_adversarial_training_learns_robustness(tmp_path):
     assert robust["pgd"][0] > normal["pgd"][0] + 0.3, reports
 
 
+def test_clean_weight_trains_on_the_mixed_objective(tmp_path):
+    """One step with clean_weight 0.3 equals one hand-written SGD step on 0.3 * L(x) + 0.7 * L(z_J); the
+    plain objective (0) is L(z_J) alone, a different step."""
+    x, y = stripes(32)
+    adv = adversarial.AdversarialConfig(steps=1, step_size=0.1, eps=0.1, clean_weight=0.3)
+    config = adversarial.TrainConfig(arch="lenet", epochs=1, batch_size=32, lr=0.5, optimizer="adadelta",
+                                     checkpoint_every=0, adversarial=adv)
+    trained = adversarial.train(x, y, tmp_path / "mixed.safetensors", config, progress=False).model
+
+    torch.manual_seed(config.seed)
+    xf = classifiers.as_inputs(x)
+    model = classifiers.classifier("lenet", 10, mean=float(xf.mean()), std=float(xf.std()))
+    opt = torch.optim.Adadelta(model.parameters(), lr=0.5)
+    torch.manual_seed(config.seed)
+    idx = torch.tensor(ShardedStream(32, config.seed, 0, 1).batch(0, 32))
+    xb, yb = xf[idx], y[idx]
+    z = adversarial.fgsm(model.eval(), xb, yb, 0.1)
+    model.train()
+    out = model(torch.cat([xb, z]))
+    loss = 0.3 * torch.nn.functional.cross_entropy(out[:32], yb) + 0.7 * torch.nn.functional.cross_entropy(out[32:], yb)
+    loss.backward()
+    opt.step()
+    for (name, a), b in zip(trained.state_dict().items(), model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+    plain = adversarial.train(x, y, tmp_path / "plain.safetensors", adversarial.TrainConfig(
+        **{**config.__dict__, "adversarial": adversarial.AdversarialConfig(1, 0.1, 0.1)}), progress=False).model
+    assert not equal_state(plain.state_dict(), trained.state_dict())
+
+
 def test_bad_settings_are_named():
+    with pytest.raises(ValueError, match="clean_weight: expected a number <= 1"):
+        adversarial.AdversarialConfig(clean_weight=1.5).check()
     with pytest.raises(ValueError, match="steps: expected an integer >= 1, got 0"):
         adversarial.AdversarialConfig(steps=0).check()
     with pytest.raises(ValueError, match="eps: expected a radius delta >= the step size eps2 = 0.2"):
