@@ -40,6 +40,9 @@ def register(sub) -> None:
     t.add_argument("--ema", type=number(0.0, below=1.0), help="generator EMA decay (0: off)")
     t.add_argument("--arch", choices=ARCHS, help="mlp or dcgan (default: mlp for mixtures, dcgan for images)")
     t.add_argument("--z-dim", type=positive_int)
+    t.add_argument("--latent-mixture", type=non_negative_int, metavar="K",
+                   help="G's input: a mixture of K Gaussians in z-dim - 1 dimensions instead of one (0: off)")
+    t.add_argument("--latent-std", type=positive, help="the mixture components' standard deviation (default 0.1)")
     t.add_argument("--g-hidden", type=positive_int, default=d.g_hidden)
     t.add_argument("--g-layers", type=positive_int, default=d.g_layers)
     t.add_argument("--d-hidden", type=positive_int, default=d.d_hidden)
@@ -107,6 +110,7 @@ def run_train(args) -> int:
         k=args.k, optimizer=args.optimizer, lr_d=args.lr_d, lr_g=args.lr_g,
         betas=tuple(args.betas) if args.betas else None, lr_end=args.lr_end, clip=args.clip,
         gp_weight=args.gp_weight, r1=args.r1, ema=args.ema, arch=args.arch, z_dim=args.z_dim,
+        latent_mixture=args.latent_mixture, latent_std=args.latent_std,
         g_hidden=args.g_hidden, g_layers=args.g_layers, d_hidden=args.d_hidden, d_layers=args.d_layers,
         width=args.width, g_norm=args.g_norm, norm=args.norm, minibatch_stddev=args.minibatch_stddev,
         mbstd_channels=args.mbstd_channels, minibatch_disc=args.minibatch_disc, mbdisc_dims=args.mbdisc_dims,

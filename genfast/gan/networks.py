@@ -28,7 +28,7 @@ import math
 import torch
 from torch import nn
 
-from genfast.checks import ArgumentError, check_choice, check_int
+from genfast.checks import ArgumentError, check_choice, check_int, check_number
 from genfast.nn import InstanceNorm2d, MinibatchDiscrimination, MinibatchStdDev
 from genfast.reference.minibatch_stddev import minibatch_stddev as minibatch_stddev_reference
 
@@ -38,7 +38,7 @@ IMPLS = ("genfast", "torch")
 SLOPE = 0.2
 
 GENERATOR_DEFAULTS = {"arch": "mlp", "z_dim": 2, "out_shape": [2], "hidden": 400, "layers": 4, "width": 64,
-                      "norm": "batch"}
+                      "norm": "batch", "mixture": 0, "mixture_std": 0.1}
 DISCRIMINATOR_DEFAULTS = {"arch": "mlp", "in_shape": [2], "hidden": 200, "layers": 3, "width": 64, "norm": "none",
                           "minibatch_stddev": 0, "mbstd_channels": 1, "minibatch_disc": 0, "mbdisc_dims": 8,
                           "pack": 1, "impl": "genfast"}
@@ -64,6 +64,11 @@ def generator_config(**overrides) -> dict:
     check_int(cfg["layers"], "layers", 1)
     check_int(cfg["width"], "width", 1)
     check_choice(cfg["norm"], "g_norm", ("batch", "none"))
+    check_int(cfg["mixture"], "latent_mixture", 0)
+    check_number(cfg["mixture_std"], "latent_std", positive=True)
+    if cfg["mixture"] and cfg["z_dim"] < 2:
+        raise ArgumentError("z_dim", f"a mixture latent takes one noise coordinate for the component and the "
+                                     f"rest for the point: expected z_dim >= 2, got {cfg['z_dim']}")
     if cfg["arch"] == "dcgan" and len(cfg["out_shape"]) != 3:
         raise ArgumentError("arch", f"dcgan generates images; got out_shape {cfg['out_shape']} (use arch mlp)")
     return cfg
@@ -95,13 +100,40 @@ def discriminator_config(**overrides) -> dict:
 
 # ----------------------------------------------------------------------------------- generators
 
+class MixtureLatent(nn.Module):
+    """A generator's input layer that turns z ~ N(0, I) (N, d) into a draw from a mixture of K equally
+    weighted Gaussians in d - 1 dimensions (GM-GAN, Ben-Yosef & Weinshall 2018; DeLiGAN): component
+    k = floor(K * Phi(z_0)), uniform over 0..K-1, and the point means[k] + std * z_1..d-1. The means are
+    fixed N(0, I) draws (seeded; a buffer, so a saved generator keeps them). Sampling and training still
+    draw plain Gaussian noise; what changes is that G may map the components to separate places
+    instead of stretching one connected blob across the gaps between the data's modes."""
+
+    def __init__(self, z_dim: int, components: int, std: float, seed: int = 0):
+        super().__init__()
+        self.components, self.std = components, float(std)
+        self.register_buffer("means", torch.randn(components, z_dim - 1, generator=torch.Generator().manual_seed(seed)))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        u = 0.5 * (1.0 + torch.erf(z[:, 0] / math.sqrt(2.0)))
+        k = (u * self.components).long().clamp_(0, self.components - 1)
+        return self.means[k] + self.std * z[:, 1:]
+
+
+def latent_layer(cfg: dict) -> tuple[nn.Module, int]:
+    """(the input layer, the width it hands on): a MixtureLatent when cfg["mixture"] > 0, else identity."""
+    if cfg["mixture"]:
+        return MixtureLatent(cfg["z_dim"], cfg["mixture"], cfg["mixture_std"]), cfg["z_dim"] - 1
+    return nn.Identity(), cfg["z_dim"]
+
+
 class MLPGenerator(nn.Module):
     """z (N, z_dim) -> [Linear, (BatchNorm1d), ReLU] x layers -> Linear -> out_shape (tanh for images)."""
 
     def __init__(self, cfg: dict):
         super().__init__()
         self.cfg = cfg
-        dims = [cfg["z_dim"]] + [cfg["hidden"]] * cfg["layers"]
+        self.latent, width = latent_layer(cfg)
+        dims = [width] + [cfg["hidden"]] * cfg["layers"]
         body = []
         for a, b in zip(dims[:-1], dims[1:]):
             body += [nn.Linear(a, b)] + ([nn.BatchNorm1d(b)] if cfg["norm"] == "batch" else []) + [nn.ReLU()]
@@ -111,7 +143,7 @@ class MLPGenerator(nn.Module):
         self.net = nn.Sequential(*body)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).reshape(z.shape[0], *self.cfg["out_shape"])
+        return self.net(self.latent(z)).reshape(z.shape[0], *self.cfg["out_shape"])
 
 
 class DCGANGenerator(nn.Module):
@@ -123,24 +155,25 @@ class DCGANGenerator(nn.Module):
         c, size = cfg["out_shape"][0], cfg["out_shape"][1]
         w = cfg["width"]
         bn = cfg["norm"] == "batch"
+        self.latent, z_width = latent_layer(cfg)
 
         def up(a, b, k=4, s=2, p=1):
             return [nn.ConvTranspose2d(a, b, k, s, p, bias=not bn)] + ([nn.BatchNorm2d(b)] if bn else []) + [nn.ReLU()]
 
         if size == 28:      # 7 -> 14 -> 28
-            self.project = nn.Sequential(nn.Linear(cfg["z_dim"], 4 * w * 7 * 7, bias=not bn),
+            self.project = nn.Sequential(nn.Linear(z_width, 4 * w * 7 * 7, bias=not bn),
                                          *([nn.BatchNorm1d(4 * w * 7 * 7)] if bn else []), nn.ReLU())
             self.start = (4 * w, 7, 7)
             self.net = nn.Sequential(*up(4 * w, 2 * w), *up(2 * w, w), nn.Conv2d(w, c, 3, 1, 1), nn.Tanh())
         else:               # 1 -> 4 -> 8 -> 16 -> 32 -> 64
             self.project = nn.Identity()
-            self.start = (cfg["z_dim"], 1, 1)
-            self.net = nn.Sequential(*up(cfg["z_dim"], 8 * w, 4, 1, 0), *up(8 * w, 4 * w), *up(4 * w, 2 * w),
+            self.start = (z_width, 1, 1)
+            self.net = nn.Sequential(*up(z_width, 8 * w, 4, 1, 0), *up(8 * w, 4 * w), *up(4 * w, 2 * w),
                                      *up(2 * w, w), nn.ConvTranspose2d(w, c, 4, 2, 1), nn.Tanh())
         dcgan_init(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(self.project(z).reshape(z.shape[0], *self.start))
+        return self.net(self.project(self.latent(z)).reshape(z.shape[0], *self.start))
 
 
 # ------------------------------------------------------------------------------ discriminators

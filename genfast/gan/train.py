@@ -70,7 +70,8 @@ RECIPES: dict[str, dict] = {
 
 #: what is left when neither the recipe nor the loss says
 GENERIC = {"loss": "nonsaturating", "steps": 2000, "batch_size": 64, "clip": 0.0, "gp_weight": 0.0, "r1": 0.0,
-           "betas": (0.5, 0.999), "minibatch_stddev": 0, "ema": 0.0, "lr_end": 1.0}
+           "betas": (0.5, 0.999), "minibatch_stddev": 0, "ema": 0.0, "lr_end": 1.0, "latent_mixture": 0,
+           "latent_std": 0.1}
 
 
 @dataclass
@@ -93,6 +94,8 @@ class GANConfig:
     ema: float | None = None            # generator EMA decay (0: off); the EMA is the saved generator
     arch: str | None = None             # mlp | dcgan (default: mlp for mixtures, dcgan for images)
     z_dim: int | None = None            # default 2 for mixtures, 100 for images
+    latent_mixture: int | None = None   # K > 0: G's input is a mixture of K Gaussians (networks.MixtureLatent)
+    latent_std: float | None = None     # the mixture components' standard deviation
     g_hidden: int = 256
     g_layers: int = 4
     d_hidden: int = 128
@@ -167,6 +170,11 @@ class GANConfig:
             check_int(getattr(self, name), name, 1)
         check_int(self.minibatch_stddev, "minibatch_stddev", 0)
         check_int(self.minibatch_disc, "minibatch_disc", 0)
+        check_int(self.latent_mixture, "latent_mixture", 0)
+        check_number(self.latent_std, "latent_std", positive=True)
+        if self.latent_mixture and self.z_dim < 2:
+            raise ArgumentError("z_dim", f"a mixture latent takes one noise coordinate for the component and the "
+                                         f"rest for the point: expected z_dim >= 2, got {self.z_dim}")
         if self.batch_size % self.pack:
             raise ArgumentError("pack", f"expected a divisor of batch_size {self.batch_size}, got {self.pack}")
         rows = self.batch_size // self.pack
@@ -203,7 +211,7 @@ def default_config(data: str, loss: str | None = None, recipe: bool = True) -> G
 
 def network_configs(c: GANConfig, shape: list[int]) -> tuple[dict, dict]:
     g = {"arch": c.arch, "z_dim": c.z_dim, "out_shape": shape, "hidden": c.g_hidden, "layers": c.g_layers,
-         "width": c.width, "norm": c.g_norm}
+         "width": c.width, "norm": c.g_norm, "mixture": c.latent_mixture, "mixture_std": c.latent_std}
     d = {"arch": c.arch, "in_shape": shape, "hidden": c.d_hidden, "layers": c.d_layers, "width": c.width,
          "norm": c.norm, "minibatch_stddev": c.minibatch_stddev, "mbstd_channels": c.mbstd_channels,
          "minibatch_disc": c.minibatch_disc, "mbdisc_dims": c.mbdisc_dims, "pack": c.pack}

@@ -114,6 +114,30 @@ def test_genfast_and_torch_layers_are_the_same_network():
     torch.testing.assert_close(Dg(x), Dt(x), rtol=1e-4, atol=1e-5)
 
 
+def test_mixture_latent_draws_uniform_components_and_is_saved(tmp_path):
+    """z ~ N(0, I) -> means[k] + std * z[1:], k = floor(K * Phi(z_0)): every component equally often, the
+    points within their component; the means are in the state_dict, so a saved generator rebuilds them."""
+    layer = networks.MixtureLatent(5, 8, 0.1)
+    z = torch.randn(80_000, 5, generator=torch.Generator().manual_seed(1))
+    out = layer(z)
+    k = torch.floor(8 * 0.5 * (1 + torch.erf(z[:, 0] / math.sqrt(2)))).long()
+    torch.testing.assert_close(out, layer.means[k] + 0.1 * z[:, 1:])
+    share = torch.bincount(k, minlength=8).double() / len(k)
+    assert (share - 1 / 8).abs().max() < 0.005, share
+    cfg = {"arch": "mlp", "z_dim": 5, "out_shape": [2], "hidden": 16, "layers": 2, "mixture": 8, "mixture_std": 0.1}
+    G = networks.build_generator(cfg)
+    assert G(z[:4]).shape == (4, 2) and torch.equal(G.latent.means, layer.means)
+    from genfast.gan.sample import load_generator, save_generator
+    path = save_generator(G.eval(), tmp_path / "g.safetensors", generator_config=networks.generator_config(**cfg),
+                          data="ring8")
+    G2, _ = load_generator(path)
+    torch.testing.assert_close(G2(z[:16]), G(z[:16]))
+    with pytest.raises(ArgumentError, match="z_dim >= 2"):
+        networks.build_generator({**cfg, "z_dim": 1})
+    with pytest.raises(ArgumentError, match="latent_std"):
+        networks.build_generator({**cfg, "mixture_std": 0.0})
+
+
 def test_bad_network_options_are_refused_by_name():
     with pytest.raises(ArgumentError, match="norm"):
         networks.build_discriminator({"arch": "mlp", "in_shape": [2], "norm": "instance"})
