@@ -58,14 +58,16 @@ LOSS_DEFAULTS = {
     "wgan-gp": {"optimizer": "adam", "lr_d": 1e-4, "lr_g": 1e-4, "betas": (0.5, 0.9), "k": 5, "gp_weight": 10.0},
 }
 
-#: genfast's recommended recipe per mixture (what `genfast gan train --data ring8|grid25` runs): the
-#: best found so far, which does not yet reach issue 17's target in every seed; how it was found and
-#: what it reaches: benchmarks/RESULTS.md
+#: genfast's recommended recipe per mixture (what `genfast gan train --data ring8|grid25` runs): G takes a
+#: mixture-of-Gaussians latent (networks.MixtureLatent), so it need not stretch across the gaps between
+#: modes; how it was found and what it reaches per seed: benchmarks/RESULTS.md
 RECIPES: dict[str, dict] = {
-    "ring8": {"loss": "nonsaturating", "steps": 8000, "batch_size": 512, "lr_d": 1e-3, "lr_g": 1e-3,
-              "betas": (0.5, 0.999), "r1": 0.0, "minibatch_stddev": 4, "ema": 0.0, "lr_end": 0.02},
+    "ring8": {"loss": "nonsaturating", "steps": 4000, "batch_size": 512, "lr_d": 1e-3, "lr_g": 1e-3,
+              "betas": (0.5, 0.999), "r1": 0.0, "minibatch_stddev": 4, "ema": 0.0, "lr_end": 0.02,
+              "z_dim": 9, "latent_mixture": 64, "latent_std": 0.1},
     "grid25": {"loss": "nonsaturating", "steps": 8000, "batch_size": 512, "lr_d": 1e-3, "lr_g": 1e-3,
-               "betas": (0.5, 0.999), "r1": 0.0, "minibatch_stddev": 4, "ema": 0.0, "lr_end": 0.02},
+               "betas": (0.5, 0.999), "r1": 0.0, "minibatch_stddev": 4, "ema": 0.0, "lr_end": 0.02,
+               "z_dim": 9, "latent_mixture": 128, "latent_std": 0.1},
 }
 
 #: what is left when neither the recipe nor the loss says

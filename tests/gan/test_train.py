@@ -36,7 +36,7 @@ def test_defaults_follow_the_papers_and_the_recipe():
     for key, value in RECIPES["ring8"].items():
         assert getattr(c, key) == value
     c = GANConfig(data="ring8", recipe=False).resolved()
-    assert (c.r1, c.minibatch_stddev, c.lr_d) == (0.0, 0, LOSS_DEFAULTS["nonsaturating"]["lr_d"])
+    assert (c.r1, c.minibatch_stddev, c.lr_d, c.latent_mixture, c.z_dim) == (0.0, 0, LOSS_DEFAULTS["nonsaturating"]["lr_d"], 0, 2)
     c = GANConfig(data="ring8", loss="wgan").resolved()          # another loss: the paper's settings
     assert (c.lr_d, c.k, c.r1) == (5e-5, 5, 0.0)
 
