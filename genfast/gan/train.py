@@ -174,9 +174,6 @@ class GANConfig:
         check_int(self.minibatch_disc, "minibatch_disc", 0)
         check_int(self.latent_mixture, "latent_mixture", 0)
         check_number(self.latent_std, "latent_std", positive=True)
-        if self.latent_mixture and self.z_dim < 2:
-            raise ArgumentError("z_dim", f"a mixture latent takes one noise coordinate for the component and the "
-                                         f"rest for the point: expected z_dim >= 2, got {self.z_dim}")
         if self.batch_size % self.pack:
             raise ArgumentError("pack", f"expected a divisor of batch_size {self.batch_size}, got {self.pack}")
         rows = self.batch_size // self.pack
