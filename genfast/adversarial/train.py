@@ -11,7 +11,8 @@ J = `steps`, eps2 = `step_size`, delta = `eps`, eps1 the optimiser's learning ra
 eps2 = delta is FGSM training. `clean_weight` alpha > 0 trains on alpha * L(f(x), y) + (1 - alpha) *
 L(f(z_J), y) instead (Goodfellow et al. 2015's mixed objective, alpha = 0.5): less clean accuracy lost.
 The inner loop is genfast.adversarial.pgd (random_start=False, or True for the random start that
-keeps FGSM training from catastrophic overfitting); it becomes fit_classifier's `perturb` hook, and its settings are part of the checkpoint's configuration.
+keeps FGSM training from catastrophic overfitting); it becomes fit_classifier's `perturb` hook, and its
+settings are part of the checkpoint's configuration.
 
     result = train(images, labels, "robust.safetensors", TrainConfig(adversarial=AdversarialConfig(steps=3)))
 """
