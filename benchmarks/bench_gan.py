@@ -4,6 +4,14 @@
 
 Both sides are timed in alternating rounds (genfast.bench.core.time_interleaved, warm-up first,
 median of the rounds). --profile prints torch.profiler's top operators for each side.
+
+Sample quality at equal wall-clock time (genfast.bench.gan_quality), Fashion-MNIST:
+
+    python benchmarks/bench_gan.py --quality --classifier CLF.safetensors --data-root ../shared/data/fashion-mnist \
+        [--steps N] [--seed S] [--out-dir out/gan/quality] [--json PATH]
+
+trains genfast's default Fashion-MNIST recipe for its steps, then PyTorch-GAN's dcgan.py for the same
+seconds, and reports each side's Fréchet distance to the test images and class coverage.
 """
 
 from __future__ import annotations
@@ -23,10 +31,21 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--json")
     p.add_argument("--profile", action="store_true")
+    q = p.add_argument_group("sample quality at equal wall-clock time")
+    q.add_argument("--quality", action="store_true")
+    q.add_argument("--classifier", help="a Fashion-MNIST classifier (genfast adversarial train) for the features")
+    q.add_argument("--data-root", default="../shared/data/fashion-mnist")
+    q.add_argument("--steps", type=int, help="genfast's generator steps (default: the recipe's)")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--num", type=int, default=10000)
+    q.add_argument("--out-dir", default="out/gan/quality")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.quality:
+        quality(args)
+        return
     rows = []
-    for name, fns in gan.cases(args.batch).items():
+    for name, fns in gan.step_fns(args.batch).items():
         t = time_interleaved(fns, torch.device("cpu"), warmup=3, repeat=args.repeat, max_seconds=30.0)
         rows.append({"case": name, "threads": args.threads, "batch": args.batch, "genfast_ms": 1e3 * t["genfast"],
                      "torch_ms": 1e3 * t["torch"], "speedup": t["torch"] / t["genfast"]})
@@ -45,6 +64,23 @@ def main() -> None:
         from genfast.io import write_json
 
         write_json(args.json, rows)
+
+
+def quality(args) -> None:
+    from genfast.bench.gan_quality import compare
+    from genfast.checks import ArgumentError
+    from genfast.gan.train import GANConfig
+    from genfast.io import write_json
+    from genfast.models.classifiers import load_classifier
+
+    if not args.classifier:
+        raise ArgumentError("classifier", "--quality needs --classifier (a Fashion-MNIST classifier file)")
+    clf = load_classifier(args.classifier)
+    report = compare(GANConfig(data="fashion-mnist", data_root=args.data_root, steps=args.steps, seed=args.seed),
+                     clf, args.out_dir, num=args.num, seed=args.seed)
+    report["classifier"] = args.classifier
+    if args.json:
+        write_json(args.json, report)
 
 
 if __name__ == "__main__":

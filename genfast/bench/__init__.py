@@ -21,6 +21,7 @@ BENCHES = {
     "in_situ": "genfast.bench.in_situ",
     "dream": "genfast.bench.dream",
     "adversarial": "genfast.bench.adversarial",
+    "gan": "genfast.bench.gan",
 }
 
 __all__ = ["Case", "Result", "machine_mm_gflops", "run_cases", "time_fn", "BENCHES", "script"]

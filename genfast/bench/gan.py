@@ -8,24 +8,33 @@ stddev), with the same weights. Cases:
 - "wgan-gp critic step": forward on real and fake, the gradient penalty (double backward), backward.
 - "dcgan D+G step": a non-saturating D step then a G step (G is the same plain DCGAN generator on
   both sides; only D's layers differ).
+
+`genfast bench --op gan [--shape BATCH]` times them as cases (the torch.nn side is "reference", the
+genfast side "native"); `python benchmarks/bench_gan.py` adds a profile and the sample-quality run.
 """
 
 from __future__ import annotations
 
 import torch
 
+from genfast.bench.core import Case
 from genfast.gan import losses
 from genfast.gan.networks import build_discriminator, build_generator
+
+PRIMARY_OP = "instance_norm"    # the native op the genfast side runs (with minibatch_stddev)
+DEFAULT_SHAPES = [(64,)]
+QUICK_SHAPES = [(8,)]
+SHAPE_SIZES = (1,)              # --shape BATCH
 
 D_CFG = {"arch": "dcgan", "in_shape": [1, 28, 28], "norm": "instance", "minibatch_stddev": 4, "width": 64}
 G_CFG = {"arch": "dcgan", "z_dim": 100, "out_shape": [1, 28, 28], "width": 64}
 
 
-def pair(seed: int = 0) -> dict:
+def pair(seed: int = 0, device=None) -> dict:
     """{"genfast": D, "torch": D} with the same weights."""
     torch.manual_seed(seed)
-    d = {"genfast": build_discriminator(D_CFG)}
-    d["torch"] = build_discriminator({**D_CFG, "impl": "torch"})
+    d = {"genfast": build_discriminator(D_CFG).to(device)}
+    d["torch"] = build_discriminator({**D_CFG, "impl": "torch"}).to(device)
     d["torch"].load_state_dict(d["genfast"].state_dict())
     return d
 
@@ -59,16 +68,28 @@ def dcgan_step(D, G, real, z):
     return step
 
 
-def cases(batch: int = 64) -> dict:
+def step_fns(batch: int = 64, device=None) -> dict:
     """name -> {"genfast": fn, "torch": fn}."""
     g = torch.Generator().manual_seed(1)
-    real = torch.rand(batch, 1, 28, 28, generator=g) * 2 - 1
-    fake = torch.rand(batch, 1, 28, 28, generator=g) * 2 - 1
-    z = torch.randn(batch, 100, generator=g)
-    dc, dd = pair(), pair()
+    real = (torch.rand(batch, 1, 28, 28, generator=g) * 2 - 1).to(device)
+    fake = (torch.rand(batch, 1, 28, 28, generator=g) * 2 - 1).to(device)
+    z = torch.randn(batch, 100, generator=g).to(device)
+    dc, dd = pair(device=device), pair(device=device)
     torch.manual_seed(2)
-    G = {"genfast": build_generator(G_CFG)}
-    G["torch"] = build_generator(G_CFG)
+    G = {"genfast": build_generator(G_CFG).to(device)}
+    G["torch"] = build_generator(G_CFG).to(device)
     G["torch"].load_state_dict(G["genfast"].state_dict())
     return {"wgan-gp critic step": {k: critic_step(dc[k], real, fake) for k in dc},
             "dcgan D+G step": {k: dcgan_step(dd[k], G[k], real, z) for k in dd}}
+
+
+def cases(device: torch.device, shapes=None, compile: bool = True) -> list[Case]:
+    """`genfast bench --op gan`: each step at each batch size, torch.nn ("reference") vs genfast
+    ("native"), timed in alternating rounds. (No torch.compile side: the double backward of the
+    gradient penalty is what is timed.)"""
+    out = []
+    for (batch,) in shapes or DEFAULT_SHAPES:
+        for name, fns in step_fns(batch, device).items():
+            out.append(Case(op="gan " + name.replace(" ", "_"), shape=(batch,), mode="step",
+                            fns={"reference": fns["torch"], "native": fns["genfast"]}, interleave=True))
+    return out

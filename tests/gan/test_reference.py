@@ -1,9 +1,20 @@
 """genfast.gan.reference: the plain PyTorch-GAN-style DCGAN the Fashion-MNIST target is measured
-against — its shapes, its wall-clock budget and that its steps train."""
+against — its shapes, its wall-clock budget and that its steps train; the equal-time comparison
+(genfast.bench.gan_quality) and `genfast bench --op gan`."""
 
+import json
+import os
+import subprocess
+import sys
+
+import pytest
 import torch
 
+from genfast.bench.gan_quality import compare
 from genfast.gan import reference
+from genfast.gan.train import GANConfig
+from genfast.models.classifiers import classifier
+from helpers import shared
 
 
 def test_networks_have_pytorch_gans_shapes():
@@ -25,3 +36,32 @@ def test_the_budget_stops_the_loop_and_the_steps_move_the_generator():
     before, after = reference.sample_plain(G0, 8), reference.sample_plain(G, 8)
     assert before.shape == after.shape == (8, 1, 32, 32)
     assert not torch.equal(before, after)       # same seed, same initial weights: the steps changed G
+
+
+@pytest.mark.filterwarnings("ignore:step .* may be collapsing")       # 3 steps of a 4-channel G
+def test_the_quality_comparison_gives_both_sides_the_same_time(tmp_path):
+    """genfast.bench.gan_quality.compare on a tiny run: the baseline trains at least as long as
+    genfast took, both sides are measured in the same feature space, and the sample sheets exist."""
+    root = shared("fashion-mnist")
+    torch.manual_seed(0)
+    clf = classifier("lenet").eval()
+    r = compare(GANConfig(data="fashion-mnist", data_root=str(root), width=4, z_dim=8, limit=64, batch_size=16,
+                          steps=3), clf, tmp_path, num=40, log=None)
+    assert r["genfast"]["steps"] == 3 and r["baseline"]["seconds"] >= r["genfast"]["seconds"]
+    for side in ("genfast", "baseline", "real_train"):
+        assert r[side]["frechet_distance"] >= 0 and r[side]["class_coverage"]["samples"] == 40
+        if side != "real_train":
+            assert (tmp_path / f"{side}_samples.png").stat().st_size > 0
+    assert r["real_samples"] == 10000
+
+
+def test_genfast_bench_times_both_gan_steps(tmp_path):
+    out = tmp_path / "b.json"
+    subprocess.run([sys.executable, "-m", "genfast", "bench", "--op", "gan", "--shape", "4", "--repeat", "1",
+                    "--quiet", "--json", str(out)], check=True, capture_output=True, text=True, timeout=300,
+                   env={**os.environ, "OMP_NUM_THREADS": "1"})
+    rows = json.loads(out.read_text())["results"]
+    assert {(r["op"], r["impl"]) for r in rows} == {(op, impl) for op in ("gan wgan-gp_critic_step",
+                                                                          "gan dcgan_D+G_step")
+                                                   for impl in ("reference", "native")}
+    assert all(tuple(r["shape"]) == (4,) for r in rows)
