@@ -62,7 +62,7 @@ LOSS_DEFAULTS = {
 #: mixture-of-Gaussians latent (networks.MixtureLatent), so it need not stretch across the gaps between
 #: modes; how it was found and what it reaches per seed: benchmarks/RESULTS.md
 RECIPES: dict[str, dict] = {
-    "ring8": {"loss": "nonsaturating", "steps": 4000, "batch_size": 512, "lr_d": 1e-3, "lr_g": 1e-3,
+    "ring8": {"loss": "nonsaturating", "steps": 6000, "batch_size": 512, "lr_d": 1e-3, "lr_g": 1e-3,
               "betas": (0.5, 0.999), "r1": 0.0, "minibatch_stddev": 4, "ema": 0.0, "lr_end": 0.02,
               "z_dim": 9, "latent_mixture": 64, "latent_std": 0.1},
     "grid25": {"loss": "nonsaturating", "steps": 8000, "batch_size": 512, "lr_d": 1e-3, "lr_g": 1e-3,
