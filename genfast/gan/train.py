@@ -271,6 +271,30 @@ def _update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> N
         e.copy_(b)
 
 
+def recalibrated(G: torch.nn.Module, z_dim: int, *, seed: int, batches: int = 16, batch_size: int = 256,
+                 device=None) -> torch.nn.Module:
+    """A copy of G (eval mode) whose batch-norm running statistics are its own: the mean and variance
+    of each batch-norm input over `batches` batches of fresh N(0, I) noise (cumulative average, as
+    torch.optim.swa_utils.update_bn does). An EMA generator needs this: its weights are an average,
+    but the running statistics it carries were copied from the live G, and do not match them. G is
+    unchanged; a G without batch norm comes back as a plain copy."""
+    G = copy.deepcopy(G)
+    norms = [m for m in G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if norms:
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None                 # cumulative moving average over the batches
+        gen = torch.Generator().manual_seed(seed)
+        G.train()
+        with torch.no_grad():
+            for _ in range(batches):
+                G(torch.randn(batch_size, z_dim, generator=gen).to(device))
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+    return G.eval()
+
+
 # ----------------------------------------------------------------------------------- the loop
 
 def train_gan(config: GANConfig | None, out, *, resume: bool = True, progress: bool = True, device=None,
@@ -335,7 +359,7 @@ def train_gan(config: GANConfig | None, out, *, resume: bool = True, progress: b
     def sample_sheet(at: int) -> None:
         if not main:
             return
-        net = G_ema if G_ema is not None else G
+        net = recalibrated(G_ema, c.z_dim, seed=c.seed + 3, device=device) if G_ema is not None else G
         was = net.training
         net.eval()
         with torch.no_grad():
@@ -423,7 +447,7 @@ def train_gan(config: GANConfig | None, out, *, resume: bool = True, progress: b
                 callback(step, values)
 
     save_state(step)
-    final = (G_ema if G_ema is not None else G).eval()
+    final = recalibrated(G_ema, c.z_dim, seed=c.seed + 3, device=device) if G_ema is not None else G.eval()
     info = {"config": asdict(c), "d_updates": d_updates, "g_updates": g_updates, "collapse_warning": warned}
     if mixture:
         with torch.no_grad():

@@ -132,3 +132,35 @@ def test_image_training_with_wgan_keeps_the_critic_clipped(tmp_path):
                and "num_batches" not in k) <= 0.01
     x = sample(r.model, 4)
     assert x.shape == (4, 1, 28, 28)
+
+
+def test_an_ema_generator_gets_batch_norm_statistics_of_its_own():
+    from genfast.gan.networks import build_generator
+    from genfast.gan.train import network_configs, recalibrated
+
+    c = GANConfig(data="ring8", **TINY).resolved()
+    torch.manual_seed(0)
+    G = build_generator(network_configs(c, [2])[0])
+    bns = [m for m in G.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert bns
+    for m in bns:                           # statistics that belong to some other weights
+        m.running_mean.fill_(3.0)
+        m.running_var.fill_(7.0)
+    before = {k: v.clone() for k, v in G.state_dict().items()}
+    R = recalibrated(G, c.z_dim, seed=5, batches=4, batch_size=64)
+    assert equal_state(G.state_dict(), before)           # G itself is untouched
+    assert not R.training and all(m.momentum == 0.1 for m in R.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    # the first batch norm's running mean is the mean of its input over the same 4 x 64 noise draws
+    seen = []
+    probe = recalibrated(G, c.z_dim, seed=5, batches=0)
+    first = next(m for m in probe.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    first.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+    probe.train()
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for _ in range(4):
+            probe(torch.randn(64, c.z_dim, generator=gen))
+    expected = torch.stack([x.mean(0) for x in seen]).mean(0)
+    r_first = next(m for m in R.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    torch.testing.assert_close(r_first.running_mean, expected, rtol=1e-5, atol=1e-6)
+    assert (r_first.running_mean - 3.0).abs().min() > 1e-3
