@@ -17,14 +17,14 @@ def register(sub) -> None:
     verbs = group(sub, "gan", help="GANs: minimax, non-saturating, WGAN, WGAN-GP; mode-collapse measures")
 
     t = command(verbs, "train", run_train, help="train a GAN (k D steps, then one G step)",
-                description="Options left unset take the data's recipe (ring8, grid25: genfast's recommended "
-                            "settings) or else the loss's paper defaults (DCGAN: Adam 2e-4, (0.5, 0.999); WGAN: "
+                description="Options left unset take the data's recipe (ring8, grid25, fashion-mnist: genfast's "
+                            "recommended settings, genfast.gan.train.RECIPES) or else the loss's paper defaults (DCGAN: Adam 2e-4, (0.5, 0.999); WGAN: "
                             "RMSprop 5e-5, clip 0.01, k 5; WGAN-GP: Adam 1e-4, (0.5, 0.9), k 5, lambda 10).")
     t.add_argument("--data", required=True, help="ring8, grid25, fashion-mnist, digits, or a folder of images")
     t.add_argument("--data-root", help="fashion-mnist: the IDX folder; digits: digits.png or its folder "
                                        "(default ../shared/data/fashion-mnist, ../shared/data/digits)")
     t.add_argument("--loss", choices=LOSSES, help="default: the recipe's, else nonsaturating")
-    t.add_argument("--no-recipe", action="store_true", help="ignore the mixture recipe: plain paper defaults")
+    t.add_argument("--no-recipe", action="store_true", help="ignore the data's recipe: plain paper defaults")
     t.add_argument("--out", required=True, help="the generator (.safetensors)")
     t.add_argument("--steps", type=positive_int, help="generator steps")
     t.add_argument("--batch-size", type=integer(2))
