@@ -28,6 +28,11 @@ def register(sub) -> None:
     t.add_argument("--likelihood", choices=("bernoulli", "gaussian"), default=d.likelihood)
     t.add_argument("--sigma", type=positive, default=d.sigma, help="the Gaussian likelihood's standard deviation")
     t.add_argument("--beta", type=non_negative, default=d.beta, help="the KL weight of a VAE (default 1)")
+    t.add_argument("--free-bits", type=non_negative, default=d.free_bits,
+                   help="VAEs: nats per latent the KL objective does not go below (default: 0.5 for the "
+                        "autoregressive conv_vae, else 0)")
+    t.add_argument("--no-autoregressive", dest="autoregressive", action="store_false",
+                   help="conv_vae: the factorised decoder instead of the PixelVAE one (one masked 3x3 layer)")
     t.add_argument("--noise", choices=("gaussian", "salt_pepper"), default=d.noise, help="the denoising AE's noise")
     t.add_argument("--noise-factor", type=non_negative, default=d.noise_factor)
     t.add_argument("--limit", type=positive_int, help="train on the first N images only")
@@ -72,7 +77,8 @@ def run_train(args) -> int:
     val, _, _ = _data(args.data, "test")
     config = TrainConfig(kind=args.kind, latent=args.latent, epochs=args.epochs, max_steps=args.max_steps,
                          batch_size=args.batch_size, lr=args.lr, likelihood=args.likelihood, sigma=args.sigma,
-                         beta=args.beta, noise=args.noise, noise_factor=args.noise_factor, seed=args.seed,
+                         beta=args.beta, free_bits=args.free_bits, autoregressive=args.autoregressive,
+                         noise=args.noise, noise_factor=args.noise_factor, seed=args.seed,
                          checkpoint_every=args.checkpoint_every)
     result = latent.train(x, args.out, config, val=val, resume=not args.no_resume, progress=not args.quiet,
                           device=args.device, checkpoint=args.checkpoint, log_every=args.log_every,

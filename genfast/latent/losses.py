@@ -48,12 +48,21 @@ def kl_divergence(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 def negative_elbo(logits, x, mean, logvar, *, likelihood: str = "bernoulli", beta: float = 1.0,
-                  sigma: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(reconstruction + beta * KL, reconstruction, KL), each per image averaged over the batch."""
+                  sigma: float = 1.0, free_bits: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(reconstruction + beta * KL, reconstruction, KL), each per image averaged over the batch.
+
+    With `free_bits` > 0 the KL in the first term is Kingma et al.'s (2016) free-bits objective:
+    each latent's KL, averaged over the batch, counts as at least `free_bits` nats, so the optimiser
+    gains nothing by pushing a latent below that — what keeps an autoregressive decoder from
+    ignoring z. The KL returned is the true one; only the training objective changes."""
     check_number(beta, "beta")
+    check_number(free_bits, "free_bits", low=0.0)
     rec = reconstruction(logits, x, likelihood, sigma)
     kl = kl_divergence(mean, logvar)
-    return rec + beta * kl, rec, kl
+    if free_bits == 0:
+        return rec + beta * kl, rec, kl
+    per_latent = (-0.5 * (1 + logvar - mean.pow(2) - logvar.exp())).flatten(1).mean(0)
+    return rec + beta * per_latent.clamp(min=free_bits).sum(), rec, kl
 
 
 def add_noise(x: torch.Tensor, factor: float, kind: str = "gaussian", *,

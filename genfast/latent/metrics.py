@@ -33,7 +33,7 @@ def evaluate(model, images: torch.Tensor, config=None, *, batch_size: int = 1000
         if model.variational:
             mean, logvar = model.encode(x)
             z = reparameterize(mean, logvar, generator=gen)
-            loss, _, _ = negative_elbo(model.decode(z), x, mean, logvar, likelihood=config.likelihood, beta=1.0,
+            loss, _, _ = negative_elbo(model.decode(z, context=x), x, mean, logvar, likelihood=config.likelihood, beta=1.0,
                                        sigma=config.sigma)
         else:
             inp = add_noise(x, config.noise_factor, config.noise, generator=gen) if model.kind == "denoising" else x

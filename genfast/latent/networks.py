@@ -7,10 +7,12 @@ logits; `reconstruct` (sigmoid) gives images in [0, 1]. Images are (N, C, H, W) 
     DenoisingAE   the same shape with the material's 32 x 7 x 7 bottleneck
     DenseVAE      pytorch/examples' VAE: 784-400-(20 mean, 20 log-variance), 20-400-784
     ConvVAE       conv encoder (32, 64 channels, stride 2) to mean and log-variance, transposed-conv decoder
+                  with a one-layer PixelCNN head (PixelVAE); autoregressive=False for the factorised one
 
 Autoencoders: forward(x) -> logits, encode(x) -> z, decode(z) -> logits.
 VAEs: forward(x) -> (logits, mean, logvar), with z drawn by the reparameterisation trick in training
-mode and z = mean in eval mode; encode(x) -> (mean, logvar); decode(z) -> logits.
+mode and z = mean in eval mode; encode(x) -> (mean, logvar); decode(z, context=None) -> logits
+(context: the image whose likelihood is wanted, for the autoregressive decoder).
 """
 
 from __future__ import annotations
@@ -156,7 +158,8 @@ class DenseVAE(_Images):
         h = F.relu(self.fc1(self.check(x).flatten(1)))
         return self.fc21(h), self.fc22(h)
 
-    def decode(self, z):
+    def decode(self, z, context=None):
+        """Logits of p(x | z); `context` (the image, for autoregressive decoders) is not needed here."""
         return self.fc4(F.relu(self.fc3(z))).view(-1, *self.shape)
 
     def forward(self, x, generator=None):
@@ -165,13 +168,43 @@ class DenseVAE(_Images):
         return self.decode(z), mean, logvar
 
 
+class MaskedConv2d(nn.Conv2d):
+    """PixelCNN's masked convolution (van den Oord et al. 2016): output pixel (i, j) sees the input
+    only in the rows above i and left of j in row i (mask "A": not pixel (i, j) itself; "B": also
+    (i, j)), so the pixels can be predicted, and generated, one at a time in raster order."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, mask: str = "A"):
+        check_choice(mask, "mask", ("A", "B"))
+        if kernel_size % 2 == 0:
+            raise ArgumentError("kernel_size", f"expected an odd kernel size, got {kernel_size}")
+        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        m = torch.ones_like(self.weight)
+        c = kernel_size // 2
+        m[:, :, c, c + (mask == "B"):] = 0
+        m[:, :, c + 1:] = 0
+        self.register_buffer("mask", m, persistent=False)
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
+
+
 class ConvVAE(_Images):
     """Conv encoder 1-32-64 (4x4, stride 2: 28 -> 14 -> 7), a 256-unit dense layer, mean and
-    log-variance; the decoder mirrors it with transposed convolutions."""
+    log-variance; the decoder mirrors it with transposed convolutions.
+
+    With `autoregressive` (the default) the decoder is PixelVAE's (Gulrajani et al. 2017) in its
+    smallest form: the transposed convolutions give `head` feature channels per pixel, and pixel
+    (i, j)'s logits come from those features plus one 3 x 3 masked convolution ("A") of the image's
+    pixels above and to the left, then two 1 x 1 layers: p(x | z) = prod_ij p(x_ij | x_<ij, z). The
+    masked window sees 4 neighbours only, so shapes and textures must still come from z (trained with
+    free bits, see latent.losses.negative_elbo, z keeps ~10 nats). decode(z, context=x) gives the
+    logits of x itself (training, the ELBO); decode(z) generates an image pixel by pixel in raster
+    order, each pixel set to its predicted mean (the data are grey levels, not binary)."""
 
     variational = True
 
-    def __init__(self, shape=(1, 28, 28), latent: int = 20, hidden: int = 256):
+    def __init__(self, shape=(1, 28, 28), latent: int = 20, hidden: int = 256, autoregressive: bool = True,
+                 head: int = 32):
         super().__init__(shape)
         c, h, w = self.shape
         if h % 4 or w % 4:
@@ -183,37 +216,79 @@ class ConvVAE(_Images):
         self.mean = nn.Linear(hidden, latent)
         self.logvar = nn.Linear(hidden, latent)
         self.decoder_fc = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, flat), nn.ReLU())
-        self.decoder = nn.Sequential(nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(32, c, 4, 2, 1))
+        self.autoregressive = bool(autoregressive)
+        out = check_int(head, "head", 1) if self.autoregressive else c
+        self.decoder = nn.Sequential(nn.ConvTranspose2d(64, 32, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(32, out, 4, 2, 1))
+        if self.autoregressive:
+            self.pixel_in = MaskedConv2d(c, head, 3, "A")
+            self.pixel_out = nn.Sequential(nn.ReLU(), nn.Conv2d(head, head, 1), nn.ReLU(), nn.Conv2d(head, c, 1))
         self.latent = latent
 
     def encode(self, x):
         h = self.encoder(self.check(x))
         return self.mean(h), self.logvar(h)
 
-    def decode(self, z):
-        return self.decoder(self.decoder_fc(z).view(-1, *self.grid))
+    def decode(self, z, context=None):
+        features = self.decoder(self.decoder_fc(z).view(-1, *self.grid))
+        if not self.autoregressive:
+            return features
+        if context is None:
+            return self._generate(features)
+        return self.pixel_out(features + self.pixel_in(self.check(context)))
+
+    def _generate(self, features):
+        """Logits of an image generated in raster order from the decoder's features (N, head, H, W);
+        each pixel is its predicted mean, sigmoid(logit). Equal to decode(z, context=the result)."""
+        n, _, h, w = features.shape
+        c = self.shape[0]
+        weight = self.pixel_in.weight * self.pixel_in.mask                      # (head, c, 3, 3)
+        above, left = weight[:, :, 0, :], weight[:, :, 1, 0].t()               # the row above; the left pixel
+        x = features.new_zeros(n, c, h + 1, w + 2)      # image pixel (i, j) at (i + 1, j + 1): zero padding
+        logits = features.new_empty(n, c, h, w)
+        for i in range(h):
+            row = F.conv1d(x[:, :, i], above, self.pixel_in.bias) + features[:, :, i]      # (N, head, W)
+            for j in range(w):
+                logit = self.pixel_out((row[:, :, j] + x[:, :, i + 1, j] @ left)[:, :, None, None])[:, :, 0, 0]
+                logits[:, :, i, j] = logit
+                x[:, :, i + 1, j + 1] = torch.sigmoid(logit)
+        return logits
 
     def forward(self, x, generator=None):
         mean, logvar = self.encode(x)
         z = reparameterize(mean, logvar, generator=generator) if self.training else mean
-        return self.decode(z), mean, logvar
+        return self.decode(z, context=x), mean, logvar
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """decode(mean of q(z|x)) as images; with the autoregressive decoder generated from z alone
+        (given x's own pixels as context it would copy them)."""
+        return torch.sigmoid(self.decode(self.encode(x)[0]))
 
 
 MODELS = {"tiny": TinyAE, "dense": DenseAE, "conv": ConvAE, "denoising": DenoisingAE, "vae": DenseVAE,
           "conv_vae": ConvVAE}
 
 
-def build(kind: str, shape=(1, 28, 28), latent: int | None = None) -> nn.Module:
+#: the constructor options a kind takes beyond its code size (saved in the weights' header)
+OPTIONS = {"conv_vae": ("autoregressive",)}
+
+
+def build(kind: str, shape=(1, 28, 28), latent: int | None = None, **options) -> nn.Module:
     """A fresh model by name (see MODELS); `latent` is the code size (the bottleneck's channels for
-    the conv AEs), None for the model's default."""
+    the conv AEs), None for the model's default; `options` as OPTIONS lists them for the kind."""
     check_choice(kind, "kind", MODELS)
     if latent is not None:
         check_int(latent, "latent", 1)
+    unknown = sorted(set(options) - set(OPTIONS.get(kind, ())))
+    if unknown:
+        raise ArgumentError("options", f"{kind} takes {', '.join(OPTIONS.get(kind, ())) or 'no options'}, "
+                                       f"got {', '.join(unknown)}")
     cls = MODELS[kind]
     key = "bottleneck" if kind in ("conv", "denoising") else "latent"
-    model = cls(shape, **({key: latent} if latent is not None else {}))
+    model = cls(shape, **({key: latent} if latent is not None else {}), **options)
     model.kind = kind
+    model.options = dict(options)
     return model
 
 
-__all__ = ["TinyAE", "DenseAE", "ConvAE", "DenoisingAE", "DenseVAE", "ConvVAE", "MODELS", "build"]
+__all__ = ["MaskedConv2d", "TinyAE", "DenseAE", "ConvAE", "DenoisingAE", "DenseVAE", "ConvVAE", "MODELS", "OPTIONS", "build"]

@@ -24,7 +24,7 @@ def save_model(model, path, *, config: dict | None = None):
     """Safetensors weights with the model's kind, input shape, code size and training settings in the header."""
     return weights.save(path, dict(model.state_dict()), kind=KIND,
                         config={"kind": model.kind, "shape": list(model.shape), "latent": _latent(model),
-                                "train": config or {}})
+                                "options": getattr(model, "options", {}), "train": config or {}})
 
 
 def _latent(model):
@@ -39,7 +39,9 @@ def load(path, *, device="cpu", name: str = "model"):
     """A model written by genfast.latent.train, in eval mode."""
     state, meta = weights.load(path, kind=KIND, name=name)
     cfg = meta["config"]
-    model = build(cfg["kind"], tuple(cfg["shape"]), cfg["latent"])
+    # files written before conv_vae had options hold the factorised conv VAE
+    options = cfg.get("options", {"autoregressive": False} if cfg["kind"] == "conv_vae" else {})
+    model = build(cfg["kind"], tuple(cfg["shape"]), cfg["latent"], **options)
     try:
         model.load_state_dict(state)
     except RuntimeError as e:

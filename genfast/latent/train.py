@@ -47,6 +47,9 @@ class TrainConfig:
     likelihood: str = "bernoulli"     # or "gaussian"
     sigma: float = 0.1                # the Gaussian likelihood's standard deviation
     beta: float = 1.0                 # the KL weight (VAEs)
+    free_bits: float | None = None    # VAEs: nats per latent the KL objective does not go below (None: 0.5 for
+                                      # the autoregressive conv_vae, 0 otherwise; latent.losses.negative_elbo)
+    autoregressive: bool = True       # conv_vae: the PixelVAE decoder (False: the factorised one)
     noise: str = "gaussian"           # the denoising AE's corruption: gaussian or salt_pepper
     noise_factor: float = 0.5
     seed: int = 0
@@ -63,6 +66,10 @@ class TrainConfig:
         check_choice(self.likelihood, "likelihood", LIKELIHOODS)
         check_number(self.sigma, "sigma", positive=True)
         check_number(self.beta, "beta")
+        if self.free_bits is not None:
+            check_number(self.free_bits, "free_bits", low=0.0)
+        if not isinstance(self.autoregressive, bool):
+            raise ArgumentError("autoregressive", f"expected True or False, got {self.autoregressive!r}")
         check_choice(self.noise, "noise", ("gaussian", "salt_pepper"))
         check_number(self.noise_factor, "noise_factor", high=1.0 if self.noise == "salt_pepper" else None)
         check_int(self.seed, "seed", 0)
@@ -72,6 +79,15 @@ class TrainConfig:
     def run_settings(self) -> dict:
         """What a resumed run must share (how long it trains and how often it checkpoints may change)."""
         return {k: v for k, v in asdict(self).items() if k not in ("epochs", "max_steps", "checkpoint_every")}
+
+    def model_options(self) -> dict:
+        """The constructor options of config.kind (networks.OPTIONS) this config sets."""
+        return {"autoregressive": self.autoregressive} if self.kind == "conv_vae" else {}
+
+    def resolved_free_bits(self) -> float:
+        if self.free_bits is not None:
+            return self.free_bits
+        return 0.5 if self.kind == "conv_vae" and self.autoregressive else 0.0
 
 
 def as_images(images, name: str = "images") -> torch.Tensor:
@@ -93,7 +109,7 @@ def loss_of(model, x: torch.Tensor, target: torch.Tensor, config: TrainConfig) -
     if getattr(model, "module", model).variational:     # (unwrapped from DDP)
         logits, mean, logvar = model(x)
         loss, rec, kl = negative_elbo(logits, target, mean, logvar, likelihood=config.likelihood,
-                                      beta=config.beta, sigma=config.sigma)
+                                      beta=config.beta, sigma=config.sigma, free_bits=config.resolved_free_bits())
         return loss, {"reconstruction": rec.item(), "kl": kl.item()}
     loss = reconstruction(model(x), target, config.likelihood, config.sigma)
     return loss, {}
@@ -120,7 +136,7 @@ def train(images, out, config: TrainConfig | None = None, *, val=None, resume: b
     device, main = dist.device, dist.main
 
     torch.manual_seed(config.seed)
-    model = build(config.kind, tuple(x_all.shape[1:]), config.latent).to(device).train()
+    model = build(config.kind, tuple(x_all.shape[1:]), config.latent, **config.model_options()).to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     stream = ShardedStream(len(x_all), config.seed, dist.rank, dist.world)
     steps_per_epoch = math.ceil(stream.per_rank / config.batch_size)

@@ -94,3 +94,22 @@ def test_noise():
         latent.add_noise(x, 1.5, "salt_pepper")
     with pytest.raises(ValueError, match="noise: expected one of gaussian, salt_pepper"):
         latent.add_noise(x, 0.1, "speckle")
+
+
+def test_free_bits_floor_each_latents_batch_mean_kl_and_return_the_true_kl():
+    x, logits, mean, logvar = data(3, k=4)
+    M, V = mean.numpy(), logvar.numpy()
+    n = len(M)
+    per_latent = [sum(0.5 * (M[i, j] ** 2 + math.exp(V[i, j]) - 1 - V[i, j]) for i in range(n)) / n
+                  for j in range(M.shape[1])]
+    floor = sorted(per_latent)[1] + 1e-3                  # two latents below it, two above
+    total, rec, kl = latent.negative_elbo(logits, x, mean, logvar, free_bits=floor, beta=2.0)
+    assert abs(float(kl) - sum(per_latent)) < 1e-11      # the true KL
+    assert abs(float(total) - (float(rec) + 2.0 * sum(max(floor, v) for v in per_latent))) < 1e-11
+    mean.requires_grad_(True)
+    total, _, _ = latent.negative_elbo(logits, x, mean, logvar, free_bits=floor)
+    total.backward()
+    below = [j for j, v in enumerate(per_latent) if v < floor]
+    assert len(below) == 2 and torch.all(mean.grad[:, below] == 0)     # no pull on a latent under its floor
+    with pytest.raises(ValueError, match="free_bits"):
+        latent.negative_elbo(logits, x, mean, logvar, free_bits=-1.0)

@@ -156,3 +156,46 @@ def test_loading_never_runs_code(tmp_path):
     with pytest.raises(ValueError, match="not a genfast latent checkpoint"):
         latent.train(x, tmp_path / "m2.safetensors", latent.TrainConfig(epochs=1), checkpoint=ckpt, progress=False)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("mask", ["A", "B"])
+def test_a_masked_convolution_sees_only_the_pixels_before(mask):
+    from genfast.latent.networks import MaskedConv2d
+
+    conv = MaskedConv2d(2, 3, 5, mask)
+    x = torch.rand(1, 2, 9, 9, requires_grad=True)
+    conv(x)[0, :, 4, 4].sum().backward()
+    seen = {tuple(p) for p in (x.grad[0].abs().sum(0) > 0).nonzero().tolist()}
+    before = {(i, j) for i in range(2, 7) for j in range(2, 7) if i < 4 or (i == 4 and j < 4)}
+    assert seen == before | ({(4, 4)} if mask == "B" else set())
+
+
+def test_the_autoregressive_conv_vae_generates_what_it_scores():
+    torch.manual_seed(0)
+    model = latent.build("conv_vae").eval()
+    assert model.autoregressive and latent.build("conv_vae", autoregressive=False).decode(torch.zeros(1, 20)).shape \
+        == (1, 1, 28, 28)
+    z = torch.randn(3, 20)
+    with torch.no_grad():
+        logits = model.decode(z)                              # generated pixel by pixel
+        again = model.decode(z, context=torch.sigmoid(logits))  # the same image scored in one pass
+    torch.testing.assert_close(again, logits, rtol=1e-5, atol=1e-5)
+    # teacher forcing: pixel (i, j)'s logit does not depend on pixel (i, j) or any later one
+    x = torch.rand(1, 1, 28, 28, requires_grad=True)
+    model.decode(z[:1], context=x)[0, 0, 10, 10].backward()
+    assert x.grad[0, 0, 10, 10:].abs().sum() == 0 and x.grad[0, 0, 11:].abs().sum() == 0
+    with pytest.raises(ValueError, match="options: vae takes no options, got autoregressive"):
+        latent.build("vae", autoregressive=True)
+
+
+def test_conv_vae_options_are_saved_and_old_files_load_factorised(tmp_path):
+    from genfast.training import weights
+
+    for ar in (True, False):
+        model = latent.build("conv_vae", autoregressive=ar)
+        latent.save_model(model, tmp_path / f"{ar}.safetensors")
+        assert latent.load(tmp_path / f"{ar}.safetensors").autoregressive is ar
+    old = latent.build("conv_vae", autoregressive=False)          # a file without "options" in its header
+    weights.save(tmp_path / "old.safetensors", dict(old.state_dict()), kind="latent",
+                 config={"kind": "conv_vae", "shape": [1, 28, 28], "latent": 20, "train": {}})
+    assert latent.load(tmp_path / "old.safetensors").autoregressive is False
