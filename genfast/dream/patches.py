@@ -5,9 +5,9 @@ receptive field covers (receptive_field.py), one 3 x 3 block per unit.
     result = top_patches("photos/", "block3_expand", units=16, output="patches.png")
 
 The images are streamed: one forward pass each (to the layer only; consecutive images of one size
-batched), then every unit's best
-positions merged into a running top 9 whose patches are cut out at once, so memory holds K x 9
-patches whatever the folder's size. By default one image gives a unit at most one patch
+batched), then every unit's best positions
+merged into a running top 9 that keeps the receptive-field crops of its entries (resized into
+patches once, at the end), so memory holds K x 9 crops whatever the folder's size. By default one image gives a unit at most one patch
 (`per_image=1`), so a block shows nine images, not nine neighbouring positions of one.
 """
 
@@ -83,9 +83,10 @@ def top_patches(source, layer: str, *, network: str | FeatureNet = "auto", weigh
         raise ArgumentError("layer", "'logits' has no image positions; choose a spatial layer")
 
     values = torch.full((units, top), -math.inf)
-    grey = torch.full((3, patch_size, patch_size), 0.5)
-    patches: list = [[grey] * top for _ in range(units)]          # lists: reordering moves no pixels
+    # [unit][rank]: (receptive-field crop, field size, offset) of the running top; resized once, at the end
+    crops: list = [[None] * top for _ in range(units)]
     sources: list = [[None] * top for _ in range(units)]
+    geometries: dict = {}       # input (h, w) -> the layer's (rows, columns) geometry
     skipped, read = [], 0
     bar = progress_bar(len(files), desc=f"patches {layer}", unit="image", enabled=progress)
 
@@ -99,29 +100,33 @@ def top_patches(source, layer: str, *, network: str | FeatureNet = "auto", weigh
         entering = (best[:, 0] > values[:, -1]).nonzero().flatten().tolist()
         if not entering:                                                  # the common case, late in a folder
             return
-        rows, cols = geometry(net, layer, tuple(image.shape[-2:]))
+        merged_values, order = torch.cat([values, best], dim=1).topk(top, dim=1)   # every unit at once
+        order, where = order.tolist(), where.tolist()
+        hw = tuple(image.shape[-2:])
+        if hw not in geometries:
+            geometries[hw] = geometry(net, layer, hw)
+        rows, cols = geometries[hw]
         width = feature.shape[-1]
         for u in entering:
-            merged = torch.cat([values[u], best[u]])
-            order = merged.topk(top).indices.tolist()
-            old_patches, old_sources = list(patches[u]), list(sources[u])
-            for rank, j in enumerate(order):
+            old_crops, old_sources = list(crops[u]), list(sources[u])
+            for rank, j in enumerate(order[u]):
                 if j < top:                                               # kept from before
-                    patches[u][rank], sources[u][rank] = old_patches[j], old_sources[j]
+                    crops[u][rank], sources[u][rank] = old_crops[j], old_sources[j]
                     continue
-                y, x = divmod(int(where[u, j - top]), width)
+                y, x = divmod(where[u][j - top], width)
                 (t, b), (l, r) = rows.span(y), cols.span(x)
                 offset = (t - (rows.first + y * rows.jump), l - (cols.first + x * cols.jump))
-                patches[u][rank] = cut_patch(image, (t, l, b, r), (rows.size, cols.size), offset, patch_size).cpu()
+                crops[u][rank] = (image[:, :, t:b, l:r].cpu().clone(), (rows.size, cols.size), offset)
                 sources[u][rank] = (str(f), y, x)
-            values[u] = merged[order]
+            values[u] = merged_values[u]
 
     pending: list = []          # consecutive images of one size, run through the network as one batch
 
     def flush():
         if pending:
+            batch = pending[0][0] if len(pending) == 1 else torch.cat([image for image, _ in pending])
             with torch.no_grad():
-                features = net(torch.cat([image for image, _ in pending]), [layer])[layer]
+                features = net(batch, [layer])[layer]
             for (image, f), feature in zip(pending, features):
                 merge(image, f, feature)
             pending.clear()
@@ -146,7 +151,10 @@ def top_patches(source, layer: str, *, network: str | FeatureNet = "auto", weigh
                       stacklevel=2)
     if read == 0:
         raise ArgumentError("source", f"no readable image among {len(files)} file(s)")
-    patches = torch.stack([torch.stack(p) for p in patches])
+    grey = torch.full((3, patch_size, patch_size), 0.5)
+    patches = torch.stack([torch.stack([grey if c is None else
+                                        cut_patch(c[0], (0, 0, *c[0].shape[-2:]), c[1], c[2], patch_size)
+                                        for c in unit]) for unit in crops])
     out_path = None
     if output is not None:
         out_path = save_sheet(patches, values, layer, output)
