@@ -5,9 +5,9 @@ receptive field covers (receptive_field.py), one 3 x 3 block per unit.
     result = top_patches("photos/", "block3_expand", units=16, output="patches.png")
 
 The images are streamed: one forward pass each (to the layer only; consecutive images of one size
-batched), then every unit's best positions
-merged into a running top 9 that keeps the receptive-field crops of its entries (resized into
-patches once, at the end), so memory holds K x 9 crops whatever the folder's size. By default one image gives a unit at most one patch
+batched), then every unit's best positions merged into a running top 9 that keeps the
+receptive-field crops of its entries (resized into patches once, at the end), so memory holds K x 9
+crops whatever the folder's size. By default one image gives a unit at most one patch
 (`per_image=1`), so a block shows nine images, not nine neighbouring positions of one.
 """
 
