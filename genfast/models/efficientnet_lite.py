@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genfast.models import frozen
 from genfast.models.base import FeatureNet
 
 # (repeats, kernel, stride, expand ratio, in, out) per stage, from efficientnet_lite_builder.py
@@ -31,13 +32,14 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _same_pad(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
-    h, w = x.shape[-2:]
+def _same_padding(hw, kernel: int, stride: int) -> tuple[int, int, int, int] | None:
+    """F.pad's (left, right, top, bottom) for TensorFlow's SAME padding, None when there is none."""
+    h, w = hw
     pad_h = max((math.ceil(h / stride) - 1) * stride + kernel - h, 0)
     pad_w = max((math.ceil(w / stride) - 1) * stride + kernel - w, 0)
     if pad_h == 0 and pad_w == 0:
-        return x
-    return F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
+        return None
+    return (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2)
 
 
 class _Block(nn.Module):
@@ -114,18 +116,24 @@ class EfficientNetLite0(FeatureNet):
             self._folded = {k: (fn(w), fn(b)) for k, (w, b) in self._folded.items()}
         return out
 
-    def _conv_bn(self, x, key, conv, bn, groups=1):
+    def _conv_bn(self, x, key, conv, bn, groups=1, relu6=True):
+        """conv, batch norm and (when `relu6`) ReLU6. Folded, the three are one `frozen.conv2d_act`,
+        which keeps for the input's gradient only a mask, not the feature maps autograd would save."""
         folded = getattr(self, "_folded", None)
         if conv.stride[0] == 1:
             # stride 1 and an odd kernel: TensorFlow's SAME padding is symmetric, so the convolution pads
             # by itself instead of through a padded copy of the input
-            padding = conv.kernel_size[0] // 2
+            padding, pad = conv.kernel_size[0] // 2, None
         else:
-            x, padding = _same_pad(x, conv.kernel_size[0], conv.stride[0]), 0
+            padding, pad = 0, _same_padding(x.shape[-2:], conv.kernel_size[0], conv.stride[0])
         if folded:
             w, bias = folded[key]
-            return F.conv2d(x, w, bias, conv.stride, padding, 1, groups)
-        return bn(F.conv2d(x, conv.weight, None, conv.stride, padding, 1, groups))
+            return frozen.conv2d_act(x, w, bias, conv.stride, padding, groups, pad=pad,
+                                     activation="relu6" if relu6 else None)
+        x = F.pad(x, pad) if pad is not None else x
+        x = bn(F.conv2d(x, conv.weight, None, conv.stride, padding, 1, groups))
+        # ReLU6 in place is safe: the convolution before it does not need its output for backward
+        return F.relu6(x, inplace=True) if relu6 else x
 
     def _run(self, x, wanted):
         out = {}
@@ -136,26 +144,24 @@ class EfficientNetLite0(FeatureNet):
                 out[name] = value
             return self._names.index(name) >= last
 
-        # ReLU6 in place is safe: the convolution before it does not need its output for backward
-        x = F.relu6(self._conv_bn(x, "stem", self._conv_stem, self._bn0), inplace=True)
+        x = self._conv_bn(x, "stem", self._conv_stem, self._bn0)
         if keep("stem", x):
             return out
         for i, b in enumerate(self._blocks):
             inputs = x
             if b.has_expand:
-                x = F.relu6(self._conv_bn(x, f"{i}.expand", b._expand_conv, b._bn0), inplace=True)
+                x = self._conv_bn(x, f"{i}.expand", b._expand_conv, b._bn0)
                 if keep(f"block{i}_expand", x):
                     return out
-            x = F.relu6(self._conv_bn(x, f"{i}.dw", b._depthwise_conv, b._bn1, groups=b._depthwise_conv.groups),
-                        inplace=True)
+            x = self._conv_bn(x, f"{i}.dw", b._depthwise_conv, b._bn1, groups=b._depthwise_conv.groups)
             if keep(f"block{i}_dw", x):
                 return out
-            x = self._conv_bn(x, f"{i}.project", b._project_conv, b._bn2)
+            x = self._conv_bn(x, f"{i}.project", b._project_conv, b._bn2, relu6=False)
             if b.residual:
                 x = x + inputs
             if keep(f"block{i}", x):
                 return out
-        x = F.relu6(self._conv_bn(x, "head", self._conv_head, self._bn1), inplace=True)
+        x = self._conv_bn(x, "head", self._conv_head, self._bn1)
         if keep("head", x):
             return out
         out["logits"] = self._fc(x.mean((2, 3)))
