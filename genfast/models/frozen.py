@@ -5,8 +5,8 @@ input. Autograd's convolution saves its input even then (one formula gives the i
 gradients), and so the padded copy of TensorFlow's SAME stride-2 convolutions too. The input's gradient
 through a convolution needs only the weight; through ReLU6 (ReLU) only where the output lies inside
 (0, 6) (above 0). `conv2d_act` keeps the weight and the activation's output, nothing of the input:
-on EfficientNet-Lite0 up to block8 that is 36 % less peak memory for a 2048 x 2048 DeepDream gradient
-and a faster step (benchmarks/RESULTS.md, "dream").
+a 2048 x 2048 DeepDream gradient through EfficientNet-Lite0 up to block8 peaks at 2.7-2.8 GB instead
+of 4.4-4.6 GB, and the step is faster (benchmarks/RESULTS.md, "dream").
 
 A bool mask instead of the output would keep a quarter of it, but PyTorch's CPU kernels for bool
 masks (comparisons, `where`) ran 3-10x slower than `hardtanh_backward` on the float output and cost
