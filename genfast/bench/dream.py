@@ -213,9 +213,11 @@ def make_folder(path, count: int = 1000, size: int = 128) -> list:
     return files
 
 
-def patches_throughput(folder, layer: str = "block5", units: int = 16, rounds: int = 2, batch_size: int = 1) -> dict:
+def patches_throughput(folder, layer: str = "block5", units: int = 16, rounds: int = 2, batch_size: int = 4) -> dict:
     """Images per second of top_patches over `folder` vs reading each image and running the network
-    to `layer` (the plain forward pass of the truncated network), alternated `rounds` times."""
+    to `layer` (the plain forward pass of the truncated network), alternated `rounds` times. With
+    `batch_size` > 1 also the plain forward over batches of that many images (read one by one and
+    stacked), which top_patches does too: the forward alone at top_patches' batching."""
     import time
 
     from genfast import data, io
@@ -229,12 +231,19 @@ def patches_throughput(folder, layer: str = "block5", units: int = 16, rounds: i
             with torch.no_grad():
                 net(io.load_image(f), [layer])
 
+    def plain_batched():
+        for i in range(0, len(files), batch_size):
+            with torch.no_grad():
+                net(torch.cat([io.load_image(f) for f in files[i:i + batch_size]]), [layer])
+
     def patches():
         top_patches(files, layer, network=net, units=units, size=None, progress=False, batch_size=batch_size)
 
-    best = {"plain_forward": float("inf"), "top_patches": float("inf")}
+    sides = [("plain_forward", plain)] + ([("plain_forward_batched", plain_batched)] if batch_size > 1 else [])
+    sides.append(("top_patches", patches))
+    best = {name: float("inf") for name, _ in sides}
     for _ in range(rounds):
-        for name, fn in (("plain_forward", plain), ("top_patches", patches)):
+        for name, fn in sides:
             t0 = time.perf_counter()
             fn()
             best[name] = min(best[name], time.perf_counter() - t0)

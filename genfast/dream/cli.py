@@ -80,6 +80,8 @@ def register(sub) -> None:
     p.add_argument("--per-image", type=positive_int, default=1, help="patches one image may give a unit")
     p.add_argument("--size", type=integer(16), default=224, help="longest side images are resized to")
     p.add_argument("--patch-size", type=integer(4), default=48)
+    p.add_argument("--batch-size", type=positive_int, default=4,
+                   help="consecutive images of one size run through the network together (default 4)")
     _network_args(p)
     add_image_limit(p)
     add_device(p)
@@ -118,7 +120,7 @@ def run_patches(args) -> int:
     from genfast.dream.patches import top_patches
 
     r = top_patches(args.source, args.layer, network=args.network, weights=args.weights, units=args.units,
-                    per_image=args.per_image, size=args.size, patch_size=args.patch_size, output=args.output,
+                    per_image=args.per_image, size=args.size, patch_size=args.patch_size, batch_size=args.batch_size, output=args.output,
                     progress=not args.quiet, device=args.device, max_image_pixels=args.max_image_pixels)
     skipped = f", skipped {len(r.skipped)} unreadable" if r.skipped else ""
     print(f"wrote {r.output}: {args.units} units of {r.layer} over {r.images} images{skipped} in {r.seconds:.1f} s")

@@ -121,3 +121,20 @@ def test_efficientnet_input_gradient_unchanged_by_the_lean_path():
         for w, b in net._folded.values():
             w.requires_grad_(False)
     assert torch.equal(lean, plain_grad)
+
+
+def test_folded_lite0_runs_channels_last_on_the_cpu_and_matches_nchw():
+    """The folded weights are channels-last on the CPU (the faster layout there); the features equal
+    those of the same network run NCHW to rounding."""
+    net = models.efficientnet_lite0(None)
+    w, _ = net._folded["stem"]
+    assert w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+    x = torch.rand(2, 3, 64, 72, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        cl = net(x, ["block5"])["block5"]
+        net._folded = {k: (w.contiguous(), b) for k, (w, b) in net._folded.items()}
+        nchw = net(x, ["block5"])["block5"]
+    assert cl.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(cl, nchw, rtol=1e-4, atol=1e-5)
+    net.float()     # _apply keeps the CPU layout
+    assert not net._folded["stem"][0].is_contiguous()
