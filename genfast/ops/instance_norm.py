@@ -162,9 +162,10 @@ def _register() -> None:
 
     torch.library.register_autograd("genfast::instance_norm", forward_backward, setup_context=forward_setup)
 
-    # The backward's own derivative: the VJP of the reference backward formula, which recomputes
-    # mean and rstd from x, so the x slot carries the whole derivative and mean/rstd get none
-    # (they are non-differentiable outputs of the forward).
+    # The backward's own derivative (gradient penalties): the closed-form VJP of the backward formula
+    # (ref.instance_norm_double_backward, which recomputes mean and rstd from x, so the x slot
+    # carries the whole derivative and mean/rstd get none: they are non-differentiable outputs of
+    # the forward). It is written in differentiable torch ops, so higher derivatives work too.
     def backward_setup(ctx, inputs, output):
         grad, x, mean, rstd, scale, shift, eps, activation, negative_slope = inputs
         ctx.save_for_backward(grad, x, scale, shift)
@@ -172,22 +173,10 @@ def _register() -> None:
 
     def backward_backward(ctx, gg_x, gg_scale, gg_shift):
         grad, x, scale, shift = ctx.saved_tensors
-        eps, activation, negative_slope = ctx.args
-        has_scale, has_shift = scale is not None, shift is not None
-        primals = [grad, x] + ([scale] if has_scale else []) + ([shift] if has_shift else [])
-
-        def f(grad, x, *params):
-            s = params[0] if has_scale else None
-            b = params[-1] if has_shift else None
-            return ref.instance_norm_backward(grad, x, s, b, eps, activation, negative_slope)
-
-        outs, vjp = torch.func.vjp(f, *primals)
-        cot = tuple(torch.zeros_like(o) if g is None else g.to(o.dtype) for o, g in zip(outs, (gg_x, gg_scale, gg_shift)))
-        grads = list(vjp(cot))
-        g_grad, g_x = grads[0], grads[1]
-        g_scale = grads[2] if has_scale else None
-        g_shift = grads[-1] if has_shift else None
-        return g_grad, g_x, None, None, g_scale, g_shift, None, None, None
+        d_grad, d_x, d_scale = ref.instance_norm_double_backward(grad, x, scale, shift, gg_x, gg_scale, gg_shift,
+                                                                 *ctx.args)
+        d_scale = d_scale.to(scale.dtype) if scale is not None and ctx.needs_input_grad[4] else None
+        return d_grad, d_x, None, None, d_scale, None, None, None, None
 
     torch.library.register_autograd("genfast::instance_norm_backward", backward_backward,
                                     setup_context=backward_setup)

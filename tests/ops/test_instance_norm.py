@@ -453,3 +453,24 @@ def test_the_output_cache_can_be_turned_off():
     env["GENFAST_CPU_CACHE_MB"] = "512"
     on = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert on.stdout.strip() == str(2 * 16 * 256 * 256 * 4)
+
+
+@pytest.mark.parametrize("activation", ["none", "relu", "leaky_relu"])
+@pytest.mark.parametrize("given", [(True, True, True), (False, True, False), (True, False, False)])
+def test_double_backward_closed_form_equals_autograd_of_the_backward(activation, given):
+    """ref.instance_norm_double_backward (what the native op's double backward runs) against
+    torch.func.vjp of the reference backward formula, float64."""
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(3, 4, 5, 6, generator=g, dtype=torch.float64)
+    grad = torch.randn(x.shape, generator=g, dtype=torch.float64)
+    scale, shift = (torch.randn(3, 4, generator=g, dtype=torch.float64) for _ in range(2))
+    u = torch.randn(x.shape, generator=g, dtype=torch.float64) if given[0] else None
+    alpha = torch.randn(3, 4, generator=g, dtype=torch.float64) if given[1] else None
+    beta = torch.randn(3, 4, generator=g, dtype=torch.float64) if given[2] else None
+    outs, vjp = torch.func.vjp(lambda gr, xx, s, b: ref.instance_norm_backward(gr, xx, s, b, 1e-5, activation, 0.2),
+                               grad, x, scale, shift)
+    want = vjp(tuple(torch.zeros_like(o) if c is None else c for o, c in zip(outs, (u, alpha, beta))))
+    got = ref.instance_norm_double_backward(grad, x, scale, shift, u, alpha, beta, 1e-5, activation, 0.2)
+    for a, b in zip(got, want[:3]):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    assert float(want[3].abs().max()) == 0.0      # shift: no derivative, as the closed form says
