@@ -120,8 +120,8 @@ def run_patches(args) -> int:
     from genfast.dream.patches import top_patches
 
     r = top_patches(args.source, args.layer, network=args.network, weights=args.weights, units=args.units,
-                    per_image=args.per_image, size=args.size, patch_size=args.patch_size, batch_size=args.batch_size, output=args.output,
-                    progress=not args.quiet, device=args.device, max_image_pixels=args.max_image_pixels)
+                    per_image=args.per_image, size=args.size, patch_size=args.patch_size,
+                    batch_size=args.batch_size, output=args.output, progress=not args.quiet, device=args.device, max_image_pixels=args.max_image_pixels)
     skipped = f", skipped {len(r.skipped)} unreadable" if r.skipped else ""
     print(f"wrote {r.output}: {args.units} units of {r.layer} over {r.images} images{skipped} in {r.seconds:.1f} s")
     return 0

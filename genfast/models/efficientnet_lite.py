@@ -132,7 +132,8 @@ class EfficientNetLite0(FeatureNet):
 
     def _conv_bn(self, x, key, conv, bn, groups=1, relu6=True):
         """conv, batch norm and (when `relu6`) ReLU6. Folded, the three are one `frozen.conv2d_act`,
-        which keeps for the input's gradient only a mask, not the feature maps autograd would save."""
+        which keeps for the input's gradient only the weight and the ReLU6 output, not the
+        convolution's input (or its padded copy) that autograd would save."""
         folded = getattr(self, "_folded", None)
         if conv.stride[0] == 1:
             # stride 1 and an odd kernel: TensorFlow's SAME padding is symmetric, so the convolution pads

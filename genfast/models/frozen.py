@@ -25,15 +25,21 @@ import torch.nn.functional as F
 ACTIVATIONS = (None, "relu", "relu6")
 
 
+def _conv_act(padded, weight, bias, stride, padding, groups, activation):
+    """The plain ops: conv2d, then the activation in place on its fresh output."""
+    y = F.conv2d(padded, weight, bias, stride, padding, 1, groups)
+    if activation == "relu6":
+        return F.relu6(y, inplace=True)
+    if activation == "relu":
+        return F.relu(y, inplace=True)
+    return y
+
+
 class _FrozenConvAct(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, groups, pad, activation):
         padded = F.pad(x, pad) if pad is not None else x
-        y = F.conv2d(padded, weight, bias, stride, padding, 1, groups)
-        if activation == "relu6":
-            y = y.clamp_(0.0, 6.0)
-        elif activation == "relu":
-            y = y.relu_()
+        y = _conv_act(padded, weight, bias, stride, padding, groups, activation)
         ctx.activation = activation
         ctx.save_for_backward(weight, y if activation else None)
         layout = (torch.channels_last if padded.dim() == 4 and not padded.is_contiguous()
@@ -65,7 +71,7 @@ def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
                groups: int = 1, *, pad: tuple[int, int, int, int] | None = None,
                activation: str | None = None) -> torch.Tensor:
     """activation(conv2d(F.pad(x, pad), weight, bias, stride, padding, groups=groups)), keeping for the
-    backward pass only the weight and the activation's mask. Falls back to the plain ops (identical
+    backward pass only the weight and the activation's output. Falls back to the plain ops (identical
     values) when no input gradient is being recorded or the weight requires a gradient itself."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation: expected one of {ACTIVATIONS}, got {activation!r}")
@@ -75,9 +81,4 @@ def conv2d_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
             and not weight.requires_grad and not (bias is not None and bias.requires_grad))
     if lean:
         return _FrozenConvAct.apply(x, weight, bias, stride, padding, groups, pad, activation)
-    y = F.conv2d(F.pad(x, pad) if pad is not None else x, weight, bias, stride, padding, 1, groups)
-    if activation == "relu6":
-        return F.relu6(y, inplace=True)
-    if activation == "relu":
-        return F.relu(y, inplace=True)
-    return y
+    return _conv_act(F.pad(x, pad) if pad is not None else x, weight, bias, stride, padding, groups, activation)

@@ -69,6 +69,24 @@ def conditional_instance_norm(x: torch.Tensor, style: torch.Tensor, gamma: torch
     return affine_instance_norm(x, scale, shift, eps, activation, negative_slope)
 
 
+def _normalised(x, scale, shift, eps, activation):
+    """What both backward formulas recompute from x, in the accumulation dtype: x_hat and rstd per
+    plane, the scale a as (N, C, 1, 1) (or 1), and the pre-activation a x_hat + b (None without an
+    activation)."""
+    acc = acc_dtype(x.dtype)
+    xf = x.to(acc)
+    mean = xf.mean(dim=(2, 3), keepdim=True)
+    d = xf - mean
+    rstd = torch.rsqrt(d.square().mean(dim=(2, 3), keepdim=True) + eps)
+    xhat = d * rstd
+    a = torch.ones((), dtype=acc, device=x.device) if scale is None else scale.to(acc)[:, :, None, None]
+    pre = None
+    if activation != "none":
+        b = torch.zeros((), dtype=acc, device=x.device) if shift is None else shift.to(acc)[:, :, None, None]
+        pre = xhat * a + b
+    return xhat, rstd, a, pre
+
+
 def instance_norm_backward(grad: torch.Tensor, x: torch.Tensor, scale: torch.Tensor | None,
                            shift: torch.Tensor | None, eps: float, activation: str,
                            negative_slope: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -78,17 +96,10 @@ def instance_norm_backward(grad: torch.Tensor, x: torch.Tensor, scale: torch.Ten
     derivative (the native backward's own autograd is built on it). grad_scale and grad_shift are
     (N, C) in the accumulation dtype.
     """
-    acc = acc_dtype(x.dtype)
-    xf, g = x.to(acc), grad.to(acc)
-    m = xf.shape[2] * xf.shape[3]
-    mean = xf.mean(dim=(2, 3), keepdim=True)
-    d = xf - mean
-    rstd = torch.rsqrt(d.square().mean(dim=(2, 3), keepdim=True) + eps)
-    xhat = d * rstd
-    a = torch.ones((), dtype=acc, device=x.device) if scale is None else scale.to(acc)[:, :, None, None]
-    if activation != "none":
-        b = torch.zeros((), dtype=acc, device=x.device) if shift is None else shift.to(acc)[:, :, None, None]
-        pre = xhat * a + b
+    g = grad.to(acc_dtype(x.dtype))
+    xhat, rstd, a, pre = _normalised(x, scale, shift, eps, activation)
+    m = x.shape[2] * x.shape[3]
+    if pre is not None:
         slope = 0.0 if activation == "relu" else negative_slope
         g = torch.where(pre > 0, g, g * slope)
     sum_g = g.sum(dim=(2, 3), keepdim=True)
@@ -118,19 +129,14 @@ def instance_norm_double_backward(grad: torch.Tensor, x: torch.Tensor, scale: to
     where autograd through the backward formula re-runs it and then its transpose (tested against
     torch.func.vjp of `instance_norm_backward` in float64)."""
     acc = acc_dtype(x.dtype)
-    xf, g = x.to(acc), grad.to(acc)
-    m = xf.shape[2] * xf.shape[3]
+    g = grad.to(acc)
+    xhat, r, a, pre = _normalised(x, scale, shift, eps, activation)
+    m = x.shape[2] * x.shape[3]
     dims = (2, 3)
-    mean = xf.mean(dim=dims, keepdim=True)
-    d = xf - mean
-    r = torch.rsqrt(d.square().mean(dim=dims, keepdim=True) + eps)
-    xhat = d * r
-    a = torch.ones((), dtype=acc, device=x.device) if scale is None else scale.to(acc)[:, :, None, None]
     s = None
-    if activation != "none":
-        b = torch.zeros((), dtype=acc, device=x.device) if shift is None else shift.to(acc)[:, :, None, None]
+    if pre is not None:
         slope = 0.0 if activation == "relu" else negative_slope
-        s = torch.where(xhat * a + b > 0, torch.ones((), dtype=acc, device=x.device),
+        s = torch.where(pre > 0, torch.ones((), dtype=acc, device=x.device),
                         torch.full((), slope, dtype=acc, device=x.device))
         g = g * s
     zero = torch.zeros((), dtype=acc, device=x.device)
