@@ -204,6 +204,19 @@ def test_module_and_minibatch_discrimination():
             if i != j:
                 want[i] += torch.exp(-(m[i] - m[j]).abs().sum(dim=1))
     torch.testing.assert_close(out[:, 5:], want.detach())
+    # gradients (to x and to T) equal those of the loop formula, and pass gradcheck in float64
+    g = randn(6, 3, seed=16)
+    v.requires_grad_(True)
+    out = md(v)
+    m = (v @ md.T.reshape(5, -1)).reshape(6, 3, 4)
+    loop = sum(torch.exp(-(m[i] - m[j]).abs().sum(dim=1)) * g[i] for i in range(6) for j in range(6) if i != j)
+    want_grads = torch.autograd.grad(loop.sum(), (v, md.T))
+    got = torch.autograd.grad(out[:, 5:], (v, md.T), g)
+    for a, b in zip(got, want_grads):
+        torch.testing.assert_close(a, b)
+    md64 = nn.MinibatchDiscrimination(5, 3, 4).double()
+    assert torch.autograd.gradcheck(md64, (randn(6, 5, seed=17).double().requires_grad_(),))
+    v = v.detach()
     # identical samples look maximally alike: every other sample contributes exp(0) = 1
     same = md(v[:1].repeat(6, 1))[:, 5:]
     torch.testing.assert_close(same, torch.full((6, 3), 5.0))
