@@ -42,10 +42,19 @@ TORCH_LIBRARY(genfast, m) {
       "instance_norm(Tensor x, Tensor? scale, Tensor? shift, float eps, str activation, "
       "float negative_slope) -> (Tensor, Tensor, Tensor)");
   // Returns (grad_x, grad_scale, grad_shift), the last two (N, C) in rstd's dtype. eps is not used
-  // by the kernels; the op's own autograd (double backward) recomputes the statistics from x.
+  // by the kernels; the op's own autograd uses it when it recomputes the statistics from x (the
+  // differentiable double backward, for third derivatives).
   m.def(
       "instance_norm_backward(Tensor grad, Tensor x, Tensor mean, Tensor rstd, Tensor? scale, "
       "Tensor? shift, float eps, str activation, float negative_slope) -> (Tensor, Tensor, Tensor)");
+  // The backward's VJP (double backward, for gradient penalties): given the cotangents of the
+  // backward's three outputs (gg_x like x, gg_scale and gg_shift (N, C); absent = zero), returns
+  // (d_grad like grad, d_x like x, d_scale (N, C) in rstd's dtype); shift gets none (it enters only
+  // through the activation's piecewise-constant slope). mean and rstd are the forward's.
+  m.def(
+      "instance_norm_double_backward(Tensor grad, Tensor x, Tensor mean, Tensor rstd, Tensor? scale, "
+      "Tensor? shift, Tensor? gg_x, Tensor? gg_scale, Tensor? gg_shift, str activation, float negative_slope) "
+      "-> (Tensor, Tensor, Tensor)");
 
   // ---- lstm_sample: a character LSTM's whole sampling loop. Consumes prime (B, P), then draws
   // uniforms.size(0) tokens per row from softmax(logits / temperature) restricted by top_k (0: off)

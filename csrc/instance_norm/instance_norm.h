@@ -16,6 +16,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <c10/macros/Macros.h>
 #include <c10/util/string_view.h>
 
 #include <string>
@@ -88,6 +89,63 @@ inline void check_backward_inputs(const at::Tensor& grad, const at::Tensor& x, c
   check_per_plane(rstd, x, op, "rstd");
   check_per_plane(scale, x, op, "scale");
   check_per_plane(shift, x, op, "shift");
+}
+
+// The inputs of instance_norm_double_backward: those of the backward, plus the cotangents of its
+// three outputs (gg_x like x, gg_scale and gg_shift (N, C); each may be absent, meaning zero).
+inline void check_double_backward_inputs(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& mean,
+                                         const at::Tensor& rstd, const c10::optional<at::Tensor>& scale,
+                                         const c10::optional<at::Tensor>& shift,
+                                         const c10::optional<at::Tensor>& gg_x,
+                                         const c10::optional<at::Tensor>& gg_scale,
+                                         const c10::optional<at::Tensor>& gg_shift, const char* op) {
+  check_backward_inputs(grad, x, mean, rstd, scale, shift, op);
+  if (gg_x.has_value() && gg_x->defined()) {
+    TORCH_CHECK(gg_x->sizes() == x.sizes(), "genfast.", op, ": expected gg_x of shape ", x.sizes(),
+                " (the shape of x), got ", gg_x->sizes());
+    check_floating(*gg_x, op, "gg_x");
+    check_same_device(x, "x", *gg_x, "gg_x", op);
+  }
+  check_per_plane(gg_scale, x, op, "gg_scale");
+  check_per_plane(gg_shift, x, op, "gg_shift");
+}
+
+// The per-plane constants of the double backward (math in genfast/reference/instance_norm.py,
+// instance_norm_double_backward), from the five sums of one plane taken against hi (the mean's
+// leading part, x - mean = d - lo with d = x - hi):
+//   S1 = sum g', Sd = sum g' d, U1 = sum u, Ud = sum u d, UG = sum u g'   (g' = act'(pre) * grad)
+// so that, per element,
+//   d_grad = act'(pre) * (cu * u + f1 * d + f0)
+//   d_x    = hg * g' + hu * u + e1 * d + e0
+// and d_scale = r * Q for the plane.
+struct DoubleBackwardPlane {
+  double cu, f1, f0, hg, hu, e1, e0, d_scale;
+};
+
+C10_HOST_DEVICE inline DoubleBackwardPlane double_backward_plane(double S1, double Sd, double U1, double Ud, double UG, double M,
+                                                 double lo, double r, double a, double gg_scale, double gg_shift) {
+  DoubleBackwardPlane c{};
+  if (M == 1) {  // x_hat = 0 and every centred term cancels exactly: d_grad = act' * gg_shift, d_x = 0
+    c.f0 = gg_shift;
+    return c;
+  }
+  const double S2 = r * (Sd - lo * S1), U2 = r * (Ud - lo * U1);  // sum g' x_hat, sum u x_hat
+  const double ar = a * r;
+  const double Q = UG - (S1 * U1 + S2 * U2) / M;
+  const double cx = gg_scale - ar * U2 / M;  // d_grad / act' = ar u + cx x_hat + c0
+  const double c0 = gg_shift - ar * U1 / M;
+  const double ku = -ar * S2 / M;             // G = cx g' + ku u (dL/dx_hat at fixed r)
+  const double mean_G = (cx * S1 + ku * U1) / M, mean_Gx = (cx * S2 + ku * U2) / M;
+  const double kx = -r * mean_Gx - a * Q * r * r / M;  // d_x = r G - r mean_G + kx x_hat
+  c.cu = ar;
+  c.f1 = cx * r;
+  c.f0 = c0 - cx * r * lo;
+  c.hg = r * cx;
+  c.hu = r * ku;
+  c.e1 = kx * r;
+  c.e0 = -r * mean_G - kx * r * lo;
+  c.d_scale = r * Q;
+  return c;
 }
 
 // The forward's per-plane statistics, (N, C): mean in float64 and rstd in the accumulation type.

@@ -6,6 +6,10 @@
 //             large means);
 //             pass 3 y = act((x - mean) * alpha + shift)
 //   backward  pass 1 sum g and sum g * (x - mean); pass 2 dx
+//   double backward (the backward's own VJP, for gradient penalties): pass 1 five sums (g', g' d,
+//             u, u d, u g'); pass 2 d_grad and d_x (constants: instance_norm.h, double_backward_plane).
+//             It runs on NCHW planes of the accumulation type: other layouts and float16/bfloat16
+//             are converted whole first.
 // Sums run in float32 vectors over chunks of kChunk elements and the chunk sums add up in double,
 // so a 512x512 plane loses no more than a 4096-element float sum does.
 // float16/bfloat16 planes are converted into a per-thread float32 buffer and run the float32 path;
@@ -235,6 +239,85 @@ void plane_grad_x(const T* x, const T* gy, T* gx, int64_t M, T m, T alpha, T b, 
   }
 }
 
+// The double backward's five sums of one plane (instance_norm.h, double_backward_plane):
+// out = {sum g', sum g' d, sum u, sum u d, sum u g'} with d = x - m, g' = act'(pre) * gy. Without
+// u (HasU false: no gg_x) the last three are 0.
+template <Act A, bool HasU, typename T>
+void plane_dd_sums(const T* x, const T* gy, const T* u, int64_t M, T m, T alpha, T b, T slope, double* out) {
+  using V = Vec<T>;
+  constexpr int64_t W = V::size();
+  const V vm(m), va(alpha), vb(b), vs(slope);
+  for (int k = 0; k < 5; ++k) out[k] = 0;
+  for (int64_t c0 = 0; c0 < M; c0 += kChunk) {
+    const int64_t c1 = std::min(M, c0 + kChunk);
+    V s1(T(0)), sd(T(0)), u1(T(0)), ud(T(0)), ug(T(0));
+    int64_t i = c0;
+    for (; i + W <= c1; i += W) {
+      const V d = V::loadu(x + i) - vm;
+      const V g = act_grad<A>(V::loadu(gy + i), at::vec::fmadd(d, va, vb), vs);
+      s1 = s1 + g;
+      sd = at::vec::fmadd(g, d, sd);
+      if constexpr (HasU) {
+        const V uu = V::loadu(u + i);
+        u1 = u1 + uu;
+        ud = at::vec::fmadd(uu, d, ud);
+        ug = at::vec::fmadd(uu, g, ug);
+      }
+    }
+    T t[5] = {hsum<T>(s1), hsum<T>(sd), hsum<T>(u1), hsum<T>(ud), hsum<T>(ug)};
+    for (; i < c1; ++i) {
+      const T d = x[i] - m;
+      const T g = act_grad<A>(gy[i], std::fma(d, alpha, b), slope);
+      t[0] += g;
+      t[1] += g * d;
+      if constexpr (HasU) {
+        t[2] += u[i];
+        t[3] += u[i] * d;
+        t[4] += u[i] * g;
+      }
+    }
+    for (int k = 0; k < 5; ++k) out[k] += t[k];
+  }
+}
+
+// d_grad = act'(pre) * (cu u + f1 d + f0);  d_x = hg g' + hu u + e1 d + e0
+template <Act A, bool HasU, typename T>
+void plane_dd_write(const T* x, const T* gy, const T* u, T* dgrad, T* dx, int64_t M, T m, T alpha, T b, T slope,
+                    const DoubleBackwardPlane& c) {
+  using V = Vec<T>;
+  constexpr int64_t W = V::size();
+  const T cu = T(c.cu), f1 = T(c.f1), f0 = T(c.f0), hg = T(c.hg), hu = T(c.hu), e1 = T(c.e1), e0 = T(c.e0);
+  const V vm(m), va(alpha), vb(b), vs(slope), vcu(cu), vf1(f1), vf0(f0), vhg(hg), vhu(hu), ve1(e1), ve0(e0);
+  int64_t i = 0;
+  for (; i + W <= M; i += W) {
+    const V d = V::loadu(x + i) - vm;
+    const V pre = at::vec::fmadd(d, va, vb);
+    const V g = act_grad<A>(V::loadu(gy + i), pre, vs);
+    V lin = at::vec::fmadd(d, vf1, vf0);
+    V ox = at::vec::fmadd(vhg, g, at::vec::fmadd(d, ve1, ve0));
+    if constexpr (HasU) {
+      const V uu = V::loadu(u + i);
+      lin = at::vec::fmadd(vcu, uu, lin);
+      ox = at::vec::fmadd(vhu, uu, ox);
+    }
+    act_grad<A>(lin, pre, vs).store(dgrad + i);
+    ox.store(dx + i);
+  }
+  for (; i < M; ++i) {
+    const T d = x[i] - m;
+    const T pre = std::fma(d, alpha, b);
+    const T g = act_grad<A>(gy[i], pre, slope);
+    T lin = std::fma(d, f1, f0);
+    T ox = std::fma(hg, g, std::fma(d, e1, e0));
+    if constexpr (HasU) {
+      lin = std::fma(cu, u[i], lin);
+      ox = std::fma(hu, u[i], ox);
+    }
+    dgrad[i] = act_grad<A>(lin, pre, slope);
+    dx[i] = ox;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Planes of a contiguous (N, C, H, W) tensor. `io_t` is the tensor's dtype, `T` the compute type
 // (float for float/half/bfloat16, double for double).
@@ -321,6 +404,29 @@ void backward_nchw(const io_t* gy, const io_t* x, io_t* gx, int64_t P, int64_t M
         plane_grad_x<A>(xp, gp, gbuf.data(), M, m.hi, alpha, b, T(slope), T(k1), T(k2));
         at::vec::convert(gbuf.data(), gx + p * M, M);
       }
+    }
+  });
+}
+
+// The double backward over planes of contiguous tensors of the compute type T.
+template <Act A, bool HasU, typename T>
+void double_backward_nchw(const T* gy, const T* x, const T* u, T* dgrad, T* dx, int64_t P, int64_t M,
+                          const double* mean, const T* rstd, Affine aff, const T* gg_scale, const T* gg_shift,
+                          double slope, T* d_scale) {
+  at::parallel_for(0, P, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      const int64_t o = p * M;
+      const T* up = HasU ? u + o : nullptr;
+      const SplitMean<T> m(mean[p]);
+      const T r = rstd[p], a = scale_at<T>(aff, p), alpha = a * r;
+      const T b = shift_at<T>(aff, p) - m.lo * alpha;
+      double sums[5];
+      plane_dd_sums<A, HasU>(x + o, gy + o, up, M, m.hi, alpha, b, T(slope), sums);
+      const DoubleBackwardPlane c =
+          double_backward_plane(sums[0], sums[1], sums[2], sums[3], sums[4], static_cast<double>(M), m.lo, r, a,
+                                gg_scale ? gg_scale[p] : 0.0, gg_shift ? gg_shift[p] : 0.0);
+      d_scale[p] = static_cast<T>(c.d_scale);
+      plane_dd_write<A, HasU>(x + o, gy + o, up, dgrad + o, dx + o, M, m.hi, alpha, b, T(slope), c);
     }
   });
 }
@@ -643,11 +749,61 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_backward_cpu(
   return {gx, gscale, gshift};
 }
 
+std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_double_backward_cpu(
+    const at::Tensor& grad, const at::Tensor& x, const at::Tensor& mean, const at::Tensor& rstd,
+    const c10::optional<at::Tensor>& scale, const c10::optional<at::Tensor>& shift,
+    const c10::optional<at::Tensor>& gg_x, const c10::optional<at::Tensor>& gg_scale,
+    const c10::optional<at::Tensor>& gg_shift, c10::string_view activation, double negative_slope) {
+  const char* op = "instance_norm_double_backward";
+  check_double_backward_inputs(grad, x, mean, rstd, scale, shift, gg_x, gg_scale, gg_shift, op);
+  const Act act = parse_activation(activation, op);
+  const auto acc = acc_type(x.scalar_type());
+  const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  auto d_grad = at::empty_like(grad), d_x = at::empty_like(x);
+  auto d_scale = at::zeros({N, C}, x.options().dtype(acc));
+  if (x.numel() == 0) return {d_grad, d_x, d_scale};
+  // NCHW planes of the accumulation type (no copies for contiguous float32/float64 input)
+  const auto xc = x.to(acc).contiguous(), gc = grad.to(acc).contiguous();
+  const bool has_u = gg_x.has_value() && gg_x->defined();
+  const auto uc = has_u ? gg_x->to(acc).contiguous() : at::Tensor();
+  const auto direct = [&](const at::Tensor& t) { return t.scalar_type() == acc && t.is_contiguous(); };
+  at::Tensor dg = direct(d_grad) ? d_grad : at::empty_like(xc);
+  at::Tensor dx = direct(d_x) ? d_x : at::empty_like(xc);
+  const auto mc = mean.to(at::kDouble).contiguous(), rc = rstd.to(acc).contiguous();
+  const auto sc = per_plane_acc(scale, acc), sh = per_plane_acc(shift, acc);
+  const auto gs = per_plane_acc(gg_scale, acc), gb = per_plane_acc(gg_shift, acc);
+  const Affine aff{sc.defined() ? sc.const_data_ptr() : nullptr, sh.defined() ? sh.const_data_ptr() : nullptr};
+  AT_DISPATCH_FLOATING_TYPES(acc, "genfast::instance_norm_double_backward", [&] {
+    using T = scalar_t;
+    dispatch_act(act, [&](auto a) {
+      constexpr Act A = decltype(a)::value;
+      const auto run = [&](auto with_u) {
+        constexpr bool HasU = decltype(with_u)::value;
+        double_backward_nchw<A, HasU, T>(gc.const_data_ptr<T>(), xc.const_data_ptr<T>(),
+                                         HasU ? uc.const_data_ptr<T>() : nullptr, dg.mutable_data_ptr<T>(),
+                                         dx.mutable_data_ptr<T>(), N * C, HW, mc.const_data_ptr<double>(),
+                                         rc.const_data_ptr<T>(), aff, gs.defined() ? gs.const_data_ptr<T>() : nullptr,
+                                         gb.defined() ? gb.const_data_ptr<T>() : nullptr, negative_slope,
+                                         d_scale.mutable_data_ptr<T>());
+      };
+      if (has_u) {
+        run(std::true_type{});
+      } else {
+        run(std::false_type{});
+      }
+    });
+  });
+  if (!dg.is_same(d_grad)) d_grad.copy_(dg);
+  if (!dx.is_same(d_x)) d_x.copy_(dx);
+  return {d_grad, d_x, d_scale};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(genfast, CPU, m) {
   m.impl("instance_norm", &instance_norm_cpu);
   m.impl("instance_norm_backward", &instance_norm_backward_cpu);
+  m.impl("instance_norm_double_backward", &instance_norm_double_backward_cpu);
 }
 
 }  // namespace genfast::instance_norm

@@ -5,6 +5,8 @@
 //             pass 2 sum (x - hi)^2 and sum (x - hi) -> biased variance;
 //             pass 3 y = act((x - hi) * alpha + (shift - lo * alpha))
 //   backward  pass 1 sum g, sum g * (x - hi); pass 2 dx
+//   double backward  pass 1 five sums (g', g' d, u, u d, u g'); pass 2 d_grad and d_x (constants:
+//             instance_norm.h, double_backward_plane); float16/bfloat16 are converted to float first
 // Passes 2 and 3 re-read the plane, mostly from L2. float16/bfloat16 load as float and accumulate
 // in float32; float64 accumulates in float64.
 // channels_last and other layouts are made contiguous first and the result copied back into the
@@ -47,6 +49,28 @@ __device__ void block_sum2(acc_t& a, acc_t& b) {
   for (int w = 0; w < kWarps; ++w) {  // fixed order: deterministic
     a += sa[w];
     b += sb[w];
+  }
+}
+
+// Sums v[0..K) over the block; every thread gets the totals.
+template <int K, typename acc_t>
+__device__ void block_sum(acc_t (&v)[K]) {
+  __shared__ acc_t part[K][kWarps];
+  for (int off = 16; off > 0; off >>= 1) {
+#pragma unroll
+    for (int k = 0; k < K; ++k) v[k] += __shfl_down_sync(0xffffffffu, v[k], off);
+  }
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  __syncthreads();
+  if (lane == 0) {
+#pragma unroll
+    for (int k = 0; k < K; ++k) part[k][warp] = v[k];
+  }
+  __syncthreads();
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    v[k] = 0;
+    for (int w = 0; w < kWarps; ++w) v[k] += part[k][w];  // fixed order: deterministic
   }
 }
 
@@ -141,6 +165,48 @@ __global__ void backward_kernel(const scalar_t* __restrict__ gy, const scalar_t*
   }
 }
 
+// The backward's VJP on one plane per block, in the compute type T (float or double); u, gg_scale
+// and gg_shift may be null (zero).
+template <Act A, typename T>
+__global__ void double_backward_kernel(const T* __restrict__ gy, const T* __restrict__ x, const T* __restrict__ u,
+                                       T* __restrict__ dgrad, T* __restrict__ dx, int64_t M,
+                                       const double* __restrict__ mean, const T* __restrict__ rstd,
+                                       const T* __restrict__ scale, const T* __restrict__ shift,
+                                       const T* __restrict__ gg_scale, const T* __restrict__ gg_shift, T slope,
+                                       T* __restrict__ d_scale) {
+  const int64_t p = blockIdx.x, o = p * M;
+  const double m = mean[p];
+  const T hi = static_cast<T>(m), lo = static_cast<T>(m - static_cast<double>(hi));
+  const T r = rstd[p], a = scale ? scale[p] : T(1), alpha = a * r;
+  const T b = (shift ? shift[p] : T(0)) - lo * alpha;
+  T s[5] = {0, 0, 0, 0, 0};
+  for (int64_t i = threadIdx.x; i < M; i += kThreads) {
+    const T d = x[o + i] - hi;
+    const T g = act_grad<A>(gy[o + i], d * alpha + b, slope);
+    s[0] += g;
+    s[1] += g * d;
+    if (u) {
+      const T uu = u[o + i];
+      s[2] += uu;
+      s[3] += uu * d;
+      s[4] += uu * g;
+    }
+  }
+  block_sum<5>(s);
+  const DoubleBackwardPlane c = double_backward_plane(s[0], s[1], s[2], s[3], s[4], static_cast<double>(M), lo, r,
+                                                      a, gg_scale ? gg_scale[p] : 0.0, gg_shift ? gg_shift[p] : 0.0);
+  if (threadIdx.x == 0) d_scale[p] = static_cast<T>(c.d_scale);
+  const T cu = c.cu, f1 = c.f1, f0 = c.f0, hg = c.hg, hu = c.hu, e1 = c.e1, e0 = c.e0;
+  for (int64_t i = threadIdx.x; i < M; i += kThreads) {
+    const T d = x[o + i] - hi;
+    const T pre = d * alpha + b;
+    const T g = act_grad<A>(gy[o + i], pre, slope);
+    const T uu = u ? u[o + i] : T(0);
+    dgrad[o + i] = act_grad<A>(cu * uu + f1 * d + f0, pre, slope);
+    dx[o + i] = hg * g + hu * uu + e1 * d + e0;
+  }
+}
+
 template <typename F>
 void dispatch_act(Act act, F&& f) {
   switch (act) {
@@ -227,11 +293,54 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_backward_cuda(
   return {gx, gscale, gshift};
 }
 
+std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_double_backward_cuda(
+    const at::Tensor& grad, const at::Tensor& x, const at::Tensor& mean, const at::Tensor& rstd,
+    const c10::optional<at::Tensor>& scale, const c10::optional<at::Tensor>& shift,
+    const c10::optional<at::Tensor>& gg_x, const c10::optional<at::Tensor>& gg_scale,
+    const c10::optional<at::Tensor>& gg_shift, c10::string_view activation, double negative_slope) {
+  const char* op = "instance_norm_double_backward";
+  check_double_backward_inputs(grad, x, mean, rstd, scale, shift, gg_x, gg_scale, gg_shift, op);
+  const Act act = parse_activation(activation, op);
+  const c10::cuda::CUDAGuard guard(x.device());
+  const auto acc = acc_type(x.scalar_type());
+  const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  auto d_grad = at::empty_like(grad), d_x = at::empty_like(x);
+  auto d_scale = at::zeros({N, C}, x.options().dtype(acc));
+  if (x.numel() == 0) return {d_grad, d_x, d_scale};
+  TORCH_CHECK(N * C <= INT32_MAX, "genfast.", op, ": N * C = ", N * C, " planes is too many for the CUDA kernel");
+  const auto xc = x.to(acc).contiguous(), gc = grad.to(acc).contiguous();
+  const bool has_u = gg_x.has_value() && gg_x->defined();
+  const auto uc = has_u ? gg_x->to(acc).contiguous() : at::Tensor();
+  const auto direct = [&](const at::Tensor& t) { return t.scalar_type() == acc && t.is_contiguous(); };
+  at::Tensor dg = direct(d_grad) ? d_grad : at::empty_like(xc);
+  at::Tensor dx = direct(d_x) ? d_x : at::empty_like(xc);
+  const auto mc = mean.to(at::kDouble).contiguous(), rc = rstd.to(acc).contiguous();
+  const auto sc = per_plane_acc(scale, acc), sh = per_plane_acc(shift, acc);
+  const auto gs = per_plane_acc(gg_scale, acc), gb = per_plane_acc(gg_shift, acc);
+  auto stream = c10::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES(acc, "genfast::instance_norm_double_backward", [&] {
+    using T = scalar_t;
+    dispatch_act(act, [&](auto a) {
+      constexpr Act A = decltype(a)::value;
+      double_backward_kernel<A, T><<<static_cast<unsigned>(N * C), kThreads, 0, stream>>>(
+          gc.const_data_ptr<T>(), xc.const_data_ptr<T>(), has_u ? uc.const_data_ptr<T>() : nullptr,
+          dg.mutable_data_ptr<T>(), dx.mutable_data_ptr<T>(), HW, mc.const_data_ptr<double>(), rc.const_data_ptr<T>(),
+          ptr_or_null<T>(sc), ptr_or_null<T>(sh), ptr_or_null<T>(gs), ptr_or_null<T>(gb), static_cast<T>(negative_slope),
+          d_scale.mutable_data_ptr<T>());
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    });
+  });
+  if (!dg.is_same(d_grad)) d_grad.copy_(dg);
+  if (!dx.is_same(d_x)) d_x.copy_(dx);
+  return {d_grad, d_x, d_scale};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(genfast, CUDA, m) {
   m.impl("instance_norm", &instance_norm_cuda);
   m.impl("instance_norm_backward", &instance_norm_backward_cuda);
+  m.impl("instance_norm_double_backward", &instance_norm_double_backward_cuda);
 }
 
 }  // namespace genfast::instance_norm

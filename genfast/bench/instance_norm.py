@@ -7,7 +7,10 @@ native:              genfast.nn.InstanceNorm2d(C, activation="relu") with the sa
 "forward" runs under torch.no_grad (inference); "forward+backward" takes a dense upstream
 gradient (as from the next convolution) to x, weight and bias. GB/s counts the bytes the fused
 op must move: read x and write y (2 tensors) forward, plus read dy and x and write dx (5 in all)
-forward+backward.
+forward+backward. "gradient penalty" is what a WGAN-GP critic or R1 runs through the layer (with
+LeakyReLU(0.2) on both sides, as in genfast's critics): the gradient of <y, dy> to x with
+create_graph, then the backward of its squared norm to x, weight and bias — forward, backward and
+the double backward (no compiled side: torch.compile does not trace double backward).
 """
 
 from __future__ import annotations
@@ -66,8 +69,27 @@ def cases(device: torch.device, shapes=None, compile: bool = True) -> list[Case]
                     p.grad = None
             return run
 
+        def penalty(m, xg=xg, dy=dy):
+            params = list(m.parameters())
+
+            def run():
+                (g,) = torch.autograd.grad((m(xg) * dy).sum(), xg, create_graph=True)
+                g.square().sum().backward()
+                xg.grad = None
+                for p in params:
+                    p.grad = None
+            return run
+
         nbytes = x.numel() * x.element_size()
         out.append(Case(PRIMARY_OP, shape, "forward", {k: fwd(m) for k, m in mods.items()}, bytes=2 * nbytes))
         out.append(Case(PRIMARY_OP, shape, "forward+backward", {k: fwd_bwd(m) for k, m in mods.items()},
                         bytes=5 * nbytes))
+        leaky = {"reference": torch.nn.Sequential(torch.nn.InstanceNorm2d(c, affine=True),
+                                                  torch.nn.LeakyReLU(0.2)).to(device)}
+        leaky["reference"][0].load_state_dict(ref[0].state_dict())
+        if native:
+            leaky["native"] = gnn.InstanceNorm2d(c, activation="leaky_relu", negative_slope=0.2,
+                                                 impl="native").to(device)
+            leaky["native"].load_state_dict(ref[0].state_dict())
+        out.append(Case(PRIMARY_OP, shape, "gradient penalty", {k: penalty(m) for k, m in leaky.items()}))
     return out

@@ -402,6 +402,24 @@ def test_cuda_matches_cpu(dtype, layout):
     assert ops.instance_norm(torch.empty(0, 3, 4, 4, device="cuda"), impl="native").shape == (0, 3, 4, 4)
 
 
+@needs_cuda
+@pytest.mark.skipif(not genfast.native_available("instance_norm", "cuda"), reason="CUDA kernels not built")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cuda_double_backward_matches_cpu(dtype):
+    g = torch.Generator().manual_seed(53)
+    x = (torch.randn(3, 10, 33, 17, generator=g) * 2 + 1).to(dtype)
+    grad, u = (torch.randn(x.shape, generator=g).to(dtype) for _ in range(2))
+    scale, shift, alpha, beta = (torch.randn(3, 10, generator=g).to(dtype) for _ in range(4))
+    out = {}
+    for dev in ("cpu", "cuda"):
+        t = [v.to(dev) for v in (grad, x, scale, shift, u, alpha, beta)]
+        _, mean, rstd = torch.ops.genfast.instance_norm(t[1], t[2], t[3], 1e-5, "leaky_relu", 0.2)
+        out[dev] = [v.cpu() for v in torch.ops.genfast.instance_norm_double_backward(
+            t[0], t[1], mean, rstd, t[2], t[3], t[4], t[5], t[6], "leaky_relu", 0.2)]
+    for got, want in zip(out["cuda"], out["cpu"]):
+        assert_close(got, want, 1e-5 if dtype == torch.float32 else 1e-12)
+
+
 def test_benchmark_cases_compute_the_same_thing():
     from genfast.bench import instance_norm as bench
 
@@ -474,3 +492,77 @@ def test_double_backward_closed_form_equals_autograd_of_the_backward(activation,
     for a, b in zip(got, want[:3]):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
     assert float(want[3].abs().max()) == 0.0      # shift: no derivative, as the closed form says
+
+
+@needs_native
+@pytest.mark.parametrize("activation", ["none", "relu", "leaky_relu"])
+@pytest.mark.parametrize("given", [(True, True, True), (False, True, False), (True, False, False), (False, False, True)])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_native_double_backward_matches_the_closed_form(activation, given, affine, dtype):
+    """genfast::instance_norm_double_backward against ref.instance_norm_double_backward in float64
+    (odd plane sizes: vector tails, one-element planes, a plane longer than the summation chunk)."""
+    g = torch.Generator().manual_seed(8)
+    for shape in [(3, 4, 5, 7), (2, 3, 1, 1), (1, 2, 70, 70)]:
+        n, c = shape[:2]
+        x = (torch.randn(shape, generator=g, dtype=torch.float64) * 3 + 2).to(dtype)
+        grad = torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)
+        scale, shift = ((torch.randn(n, c, generator=g, dtype=torch.float64).to(dtype) if affine else None)
+                        for _ in range(2))
+        u = torch.randn(shape, generator=g, dtype=torch.float64).to(dtype) if given[0] else None
+        alpha = torch.randn(n, c, generator=g, dtype=torch.float64).to(dtype) if given[1] else None
+        beta = torch.randn(n, c, generator=g, dtype=torch.float64).to(dtype) if given[2] else None
+        _, mean, rstd = torch.ops.genfast.instance_norm(x, scale, shift, 1e-5, activation, 0.2)
+        got = torch.ops.genfast.instance_norm_double_backward(grad, x, mean, rstd, scale, shift, u, alpha, beta,
+                                                              activation, 0.2)
+        d = [None if t is None else t.double() for t in (grad, x, scale, shift, u, alpha, beta)]
+        want = ref.instance_norm_double_backward(*d, 1e-5, activation, 0.2)
+        assert [t.dtype for t in got] == [dtype, dtype, dtype]
+        for a, b in zip(got, want):
+            assert_close(a, b, 1e-12 if dtype == torch.float64 else 2e-6)
+
+
+@needs_native
+def test_native_double_backward_layouts_dtypes_and_opcheck():
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(2, 5, 4, 3, generator=g) * 2 + 1
+    grad, u = torch.randn(x.shape, generator=g), torch.randn(x.shape, generator=g)
+    scale, shift, alpha = (torch.randn(2, 5, generator=g) for _ in range(3))
+    op = torch.ops.genfast.instance_norm_double_backward.default
+    _, mean, rstd = torch.ops.genfast.instance_norm(x, scale, shift, 1e-5, "leaky_relu", 0.2)
+    want = op(grad, x, mean, rstd, scale, shift, u, alpha, None, "leaky_relu", 0.2)
+    cl = lambda t: t.contiguous(memory_format=torch.channels_last)
+    got = op(cl(grad), cl(x), mean, rstd, scale, shift, cl(u), alpha, None, "leaky_relu", 0.2)
+    assert got[0].is_contiguous(memory_format=torch.channels_last) and got[1].is_contiguous(
+        memory_format=torch.channels_last)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    half = op(grad.half(), x.half(), mean, rstd.float(), scale, shift, u.half(), alpha, None, "leaky_relu", 0.2)
+    assert [t.dtype for t in half] == [torch.float16, torch.float16, torch.float32]
+    for args in [(grad, x, mean, rstd, scale, shift, u, alpha, None, "leaky_relu", 0.2),
+                 (cl(grad), cl(x), mean, rstd, None, None, None, None, shift, "relu", 0.0),
+                 (grad, x, mean, rstd, scale, None, u, None, None, "none", 0.01)]:
+        torch.library.opcheck(op, args)
+    with pytest.raises(RuntimeError, match="gg_x of shape"):
+        op(grad, x, mean, rstd, scale, shift, u[:1], alpha, None, "leaky_relu", 0.2)
+    with pytest.raises(RuntimeError, match="gg_scale of shape"):
+        op(grad, x, mean, rstd, scale, shift, u, alpha[:1], None, "leaky_relu", 0.2)
+
+
+@needs_native
+def test_third_derivative_through_the_double_backward():
+    """With a graph recorded of the double backward (create_graph on the penalty's backward), the
+    differentiable closed form runs instead of the native op, so a third derivative exists and
+    matches the reference implementation's."""
+    x0 = randn(2, 3, 4, 4, seed=40, dtype=torch.float64)
+    w = randn(3, seed=41, dtype=torch.float64)
+    out = {}
+    for impl in ("native", "reference"):
+        x = x0.clone().requires_grad_()
+        y = ops.instance_norm(x, w, None, activation="leaky_relu", negative_slope=0.2, impl=impl)
+        (g1,) = torch.autograd.grad((y * y.detach().cos()).sum(), x, create_graph=True)
+        (g2,) = torch.autograd.grad(g1.square().sum(), x, create_graph=True)
+        (g3,) = torch.autograd.grad((g2 * x0.sin()).sum(), x)
+        out[impl] = (g2.detach(), g3)
+    for a, b in zip(out["native"], out["reference"]):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
