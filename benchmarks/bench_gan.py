@@ -1,6 +1,6 @@
 """GAN steps at 28 x 28, batch 64: genfast layers vs plain torch.nn layers, in one process.
 
-    python benchmarks/bench_gan.py [--threads N] [--repeat N] [--json PATH] [--profile]
+    python benchmarks/bench_gan.py [--threads N] [--repeat N] [--json PATH] [--profile] [--amp]
 
 Both sides are timed in alternating rounds (genfast.bench.core.time_interleaved, warm-up first,
 median of the rounds). --profile prints torch.profiler's top operators for each side.
@@ -31,6 +31,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--json")
     p.add_argument("--profile", action="store_true")
+    p.add_argument("--amp", action="store_true", help="also time every step under autocast (bfloat16 on the CPU)")
     q = p.add_argument_group("sample quality at equal wall-clock time")
     q.add_argument("--quality", action="store_true")
     q.add_argument("--classifier", help="a Fashion-MNIST classifier (genfast adversarial train) for the features")
@@ -45,7 +46,10 @@ def main() -> None:
         quality(args)
         return
     rows = []
-    for name, fns in gan.step_fns(args.batch).items():
+    steps = gan.step_fns(args.batch)
+    if args.amp:
+        steps.update(gan.step_fns(args.batch, amp=True))
+    for name, fns in steps.items():
         t = time_interleaved(fns, torch.device("cpu"), warmup=3, repeat=args.repeat, max_seconds=30.0)
         rows.append({"case": name, "threads": args.threads, "batch": args.batch, "genfast_ms": 1e3 * t["genfast"],
                      "torch_ms": 1e3 * t["torch"], "speedup": t["torch"] / t["genfast"]})

@@ -68,8 +68,19 @@ def dcgan_step(D, G, real, z):
     return step
 
 
-def step_fns(batch: int = 64, device=None) -> dict:
-    """name -> {"genfast": fn, "torch": fn}."""
+def _autocast(fn, device_type: str):
+    """fn run under AMP's autocast: bfloat16 on the CPU, float16 on CUDA (no gradient scaler: a
+    timing, not a training run)."""
+    dtype = torch.float16 if device_type == "cuda" else torch.bfloat16
+
+    def step():
+        with torch.autocast(device_type, dtype=dtype):
+            fn()
+    return step
+
+
+def step_fns(batch: int = 64, device=None, amp: bool = False) -> dict:
+    """name -> {"genfast": fn, "torch": fn}; with `amp` every step runs under autocast."""
     g = torch.Generator().manual_seed(1)
     real = (torch.rand(batch, 1, 28, 28, generator=g) * 2 - 1).to(device)
     fake = (torch.rand(batch, 1, 28, 28, generator=g) * 2 - 1).to(device)
@@ -79,8 +90,12 @@ def step_fns(batch: int = 64, device=None) -> dict:
     G = {"genfast": build_generator(G_CFG).to(device)}
     G["torch"] = build_generator(G_CFG).to(device)
     G["torch"].load_state_dict(G["genfast"].state_dict())
-    return {"wgan-gp critic step": {k: critic_step(dc[k], real, fake) for k in dc},
-            "dcgan D+G step": {k: dcgan_step(dd[k], G[k], real, z) for k in dd}}
+    out = {"wgan-gp critic step": {k: critic_step(dc[k], real, fake) for k in dc},
+           "dcgan D+G step": {k: dcgan_step(dd[k], G[k], real, z) for k in dd}}
+    if amp:
+        kind = torch.device(device or "cpu").type
+        out = {f"{name} (amp)": {k: _autocast(fn, kind) for k, fn in fns.items()} for name, fns in out.items()}
+    return out
 
 
 def cases(device: torch.device, shapes=None, compile: bool = True) -> list[Case]:

@@ -61,6 +61,9 @@ def register(sub) -> None:
     t.add_argument("--limit", type=positive_int, help="train on the first N images only")
     t.add_argument("--sample-every", type=non_negative_int, default=500,
                    help="a sample sheet from fixed noise every N steps into <out stem>.samples/ (default 500)")
+    t.add_argument("--amp", action="store_true",
+                   help="mixed precision: float16 autocast with a gradient scaler on CUDA, bfloat16 on the CPU "
+                        "(slower than float32 on CPUs without bfloat16 instructions)")
     add_training(t, checkpoint_every=1000, log_every=50)
 
     s = command(verbs, "sample", run_sample, help="draw samples: an image sheet / scatter plot, or .npy")
@@ -115,7 +118,8 @@ def run_train(args) -> int:
         width=args.width, g_norm=args.g_norm, norm=args.norm, minibatch_stddev=args.minibatch_stddev,
         mbstd_channels=args.mbstd_channels, minibatch_disc=args.minibatch_disc, mbdisc_dims=args.mbdisc_dims,
         pack=args.pack, image_size=args.image_size, data_root=_data_root(args.data, args.data_root),
-        limit=args.limit, seed=args.seed, checkpoint_every=args.checkpoint_every, sample_every=args.sample_every)
+        limit=args.limit, seed=args.seed, checkpoint_every=args.checkpoint_every, sample_every=args.sample_every,
+        amp=args.amp)
     with warnings.catch_warnings():
         warnings.simplefilter("always", RuntimeWarning)      # the collapse monitor speaks every run
         result = train_gan(config, args.out, resume=not args.no_resume, progress=not args.quiet,

@@ -86,12 +86,24 @@ def _safe_norm(v: torch.Tensor) -> torch.Tensor:
     return torch.where(zero, torch.zeros_like(sq), torch.where(zero, torch.ones_like(sq), sq).sqrt())
 
 
-def _input_grad_norms(critic, x: torch.Tensor) -> torch.Tensor:
+def _input_grad(scores: torch.Tensor, x: torch.Tensor, scaler=None) -> torch.Tensor:
+    """d scores.sum() / d x with create_graph=True. Under an enabled AMP GradScaler the sum is
+    scaled first, so that float16 gradients do not underflow, and the gradient unscaled after
+    (PyTorch's AMP recipe for gradient penalties); an inf or NaN then reaches the scaled loss and
+    the scaler skips that step."""
+    if scaler is not None and scaler.is_enabled():
+        grad, = torch.autograd.grad(scaler.scale(scores.sum()), x, create_graph=True)
+        return grad / scaler.get_scale()
+    grad, = torch.autograd.grad(scores.sum(), x, create_graph=True)
+    return grad
+
+
+def _input_grad_norms(critic, x: torch.Tensor, scaler=None) -> torch.Tensor:
     """The norm of d critic(x) / d x for every critic output, over all the input dimensions that
     output sees (one sample; `pack` samples for a PacGAN critic, whose M outputs see N / M rows each),
     with create_graph=True so that the penalty can be trained through."""
     scores = critic(x)
-    grad, = torch.autograd.grad(scores.sum(), x, create_graph=True)
+    grad = _input_grad(scores, x, scaler)
     m = scores.shape[0]
     if m == 0 or x.shape[0] % m:
         raise ArgumentError("critic", f"expected a critic output per sample or per pack of samples, got "
@@ -100,13 +112,13 @@ def _input_grad_norms(critic, x: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, *, alpha: torch.Tensor | None = None,
-                     weight: float = 10.0, generator: torch.Generator | None = None) -> torch.Tensor:
+                     weight: float = 10.0, generator: torch.Generator | None = None, scaler=None) -> torch.Tensor:
     """WGAN-GP's penalty: weight * E (||grad critic(x_hat)||_2 - 1)^2 with x_hat = a real + (1 - a) fake.
 
     alpha: one a ~ U(0, 1) per sample (shape (N,); drawn from `generator` when None), never one for
     the whole batch. The norm is taken per sample over all its dimensions (C, H, W), never per pixel.
     A critic with batch norm is refused (check_no_batch_norm). `fake` is detached: the penalty
-    trains the critic only."""
+    trains the critic only. `scaler`: the AMP GradScaler of the training loop, if any (see _input_grad)."""
     check_tensor(real, "real", floating=True)
     check_tensor(fake, "fake", floating=True)
     if real.shape != fake.shape:
@@ -122,17 +134,18 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, *, alpha: t
         raise ArgumentError("alpha", f"expected one value per sample, shape ({n},), got {tuple(alpha.shape)}")
     a = alpha.reshape(n, *([1] * (real.dim() - 1)))
     x_hat = (a * real.detach() + (1 - a) * fake.detach()).requires_grad_(True)
-    norms = _input_grad_norms(critic, x_hat)
+    norms = _input_grad_norms(critic, x_hat, scaler)
     return weight * (norms - 1).square().mean()
 
 
-def r1_penalty(discriminator, real: torch.Tensor, *, gamma: float = 10.0) -> torch.Tensor:
-    """R1: gamma / 2 * E ||grad D(x)||^2 on real samples (the norm per sample, over all dimensions)."""
+def r1_penalty(discriminator, real: torch.Tensor, *, gamma: float = 10.0, scaler=None) -> torch.Tensor:
+    """R1: gamma / 2 * E ||grad D(x)||^2 on real samples (the norm per sample, over all dimensions).
+    `scaler`: the AMP GradScaler of the training loop, if any."""
     check_tensor(real, "real", floating=True)
     gamma = check_number(gamma, "gamma")
     x = real.detach().requires_grad_(True)
     scores = discriminator(x)
-    grad, = torch.autograd.grad(scores.sum(), x, create_graph=True)
+    grad = _input_grad(scores, x, scaler)
     m = scores.shape[0]
     return 0.5 * gamma * grad.reshape(m, -1).square().sum(dim=1).mean()
 

@@ -28,6 +28,7 @@ checkpoints and exits cleanly; metrics to `<stem>.metrics.jsonl` (and TensorBoar
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 import warnings
@@ -120,6 +121,7 @@ class GANConfig:
     checkpoint_every: int = 1000
     sample_every: int = 0               # a sample sheet from fixed noise every N steps (0: only at the end)
     collapse_threshold: float = 0.25    # warn when diversity(fake) / diversity(real) drops below this
+    amp: bool = False                   # autocast: float16 with a GradScaler on CUDA, bfloat16 on the CPU
 
     def resolved(self) -> "GANConfig":
         """A copy with every None filled (recipe, then the loss's defaults, then GENERIC), checked."""
@@ -195,7 +197,10 @@ class GANConfig:
 
     def run_settings(self) -> dict:
         """What a resume must share (how long, and how often to checkpoint or sample, may change)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("steps", "checkpoint_every", "sample_every")}
+        out = {k: v for k, v in asdict(self).items() if k not in ("steps", "checkpoint_every", "sample_every")}
+        if not out["amp"]:
+            del out["amp"]      # so that checkpoints written before the option existed still resume
+        return out
 
 
 def _fill(c: GANConfig, values: dict) -> None:
@@ -336,13 +341,21 @@ def train_gan(config: GANConfig | None, out, *, resume: bool = True, progress: b
         losses.check_no_batch_norm(D, "norm")
     G_ema = copy.deepcopy(G).eval() if c.ema > 0 else None
     opt_d, opt_g = _optimizer(c, D.parameters(), c.lr_d), _optimizer(c, G.parameters(), c.lr_g)
+    # AMP: one scaler for every D and G step (each step scales, steps and updates it: a complete cycle);
+    # disabled it passes losses and steps through unchanged
+    scaler = torch.amp.GradScaler(device.type, enabled=c.amp and device.type == "cuda")
+
+    def autocast():
+        if not c.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16)
     fixed_z = torch.randn(64, c.z_dim, generator=torch.Generator().manual_seed(c.seed)).to(device)
 
     models = {"G": G, "D": D, **({"G_ema": G_ema} if G_ema is not None else {})}
     optimizers = {"G": opt_g, "D": opt_d}
     run = {**c.run_settings(), "data_id": data_id, "world_size": dist.world}
     ckpt = Checkpoint(ckpt_path, kind=KIND, config=run, version=CHECKPOINT_VERSION, enabled=main)
-    state = ckpt.resume(models=models, optimizers=optimizers) if resume else None
+    state = ckpt.resume(models=models, optimizers=optimizers, scaler=scaler) if resume else None
     step = int(state["step"]) if state else 0
     history = list(state["extra"]["history"]) if state else []
     warned = bool(state["extra"].get("warned_collapse")) if state else False
@@ -357,7 +370,8 @@ def train_gan(config: GANConfig | None, out, *, resume: bool = True, progress: b
         return images[idx].to(device)
 
     def save_state(at: int):
-        return ckpt.save(at, models=models, optimizers=optimizers, history=history, warned_collapse=warned)
+        return ckpt.save(at, models=models, optimizers=optimizers, scaler=scaler, history=history,
+                         warned_collapse=warned)
 
     def sample_sheet(at: int) -> None:
         if not main:
@@ -391,35 +405,40 @@ def train_gan(config: GANConfig | None, out, *, resume: bool = True, progress: b
             # 1. k discriminator / critic steps, each on a fresh real batch and fresh noise
             for i in range(c.k):
                 real = real_batch(i, gen)
-                with torch.no_grad():
+                with torch.no_grad(), autocast():
                     fake = G(torch.randn(c.batch_size, c.z_dim, generator=gen).to(device))
-                real_out, fake_out = D(real), D(fake)
-                d_loss = losses.discriminator_loss(c.loss, real_out, fake_out)
-                penalty = 0.0
-                if c.loss == "wgan-gp":
-                    alpha = torch.rand(c.batch_size, generator=gen).to(device)
-                    penalty = losses.gradient_penalty(D, real, fake, alpha=alpha, weight=c.gp_weight)
-                if c.r1 > 0:
-                    penalty = penalty + losses.r1_penalty(D, real, gamma=c.r1)
+                with autocast():
+                    real_out, fake_out = D(real), D(fake)
+                    d_loss = losses.discriminator_loss(c.loss, real_out, fake_out)
+                    penalty = 0.0
+                    if c.loss == "wgan-gp":
+                        alpha = torch.rand(c.batch_size, generator=gen).to(device)
+                        penalty = losses.gradient_penalty(D, real, fake, alpha=alpha, weight=c.gp_weight,
+                                                          scaler=scaler)
+                    if c.r1 > 0:
+                        penalty = penalty + losses.r1_penalty(D, real, gamma=c.r1, scaler=scaler)
                 opt_d.zero_grad(set_to_none=True)
-                (d_loss + penalty).backward()
+                scaler.scale(d_loss + penalty).backward()
                 _average_gradients(D, dist)
-                opt_d.step()
+                scaler.step(opt_d)
+                scaler.update()
                 _broadcast_buffers(D, dist)
                 if c.loss == "wgan":
                     losses.clip_weights(D, c.clip)
                 d_updates += 1
 
             # 2. one generator step through the current D
-            fake = G(torch.randn(c.batch_size, c.z_dim, generator=gen).to(device))
-            g_loss = losses.generator_loss(c.loss, D(fake))
+            with autocast():
+                fake = G(torch.randn(c.batch_size, c.z_dim, generator=gen).to(device))
+                g_loss = losses.generator_loss(c.loss, D(fake))
             opt_g.zero_grad(set_to_none=True)
             D.requires_grad_(False)        # G's step needs no D gradients
-            g_loss.backward()
+            scaler.scale(g_loss).backward()
             D.requires_grad_(True)
             _average_gradients(G, dist)
             with deferred_interrupt():     # the update, the EMA and the step count change together
-                opt_g.step()
+                scaler.step(opt_g)
+                scaler.update()
                 _broadcast_buffers(G, dist)
                 if G_ema is not None:
                     _update_ema(G_ema, G, c.ema)

@@ -187,3 +187,24 @@ def test_clipped_critic_weights_stay_in_range():
         assert max(float(p.detach().abs().max()) for p in D.parameters()) <= 0.01
     with pytest.raises(ArgumentError, match="clip"):
         losses.clip_weights(D, -0.01)
+
+
+def test_penalties_under_a_gradient_scaler_equal_the_unscaled_ones():
+    """AMP's recipe: the critic's output sum is scaled before the input gradient and the gradient
+    unscaled after; with a power-of-two scale that is exact, so the penalties are bit-equal."""
+    from genfast.gan.losses import gradient_penalty, r1_penalty
+
+    torch.manual_seed(0)
+    critic = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1), torch.nn.Flatten(0))
+    real, fake = torch.randn(8, 6), torch.randn(8, 6)
+    alpha = torch.rand(8)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 12)
+    assert scaler.is_enabled()
+    for f in (lambda s: gradient_penalty(critic, real, fake, alpha=alpha, scaler=s),
+              lambda s: r1_penalty(critic, real, scaler=s)):
+        plain, scaled = f(None), f(scaler)
+        assert torch.equal(plain, scaled)
+        params = list(critic.parameters())[:3]      # (the last bias does not change an input gradient)
+        g_plain = torch.autograd.grad(plain, params)
+        g_scaled = torch.autograd.grad(scaled, params)
+        assert all(torch.equal(a, b) for a, b in zip(g_plain, g_scaled))

@@ -165,3 +165,24 @@ def test_an_ema_generator_gets_batch_norm_statistics_of_its_own():
     r_first = next(m for m in R.modules() if isinstance(m, torch.nn.BatchNorm1d))
     torch.testing.assert_close(r_first.running_mean, expected, rtol=1e-5, atol=1e-6)
     assert (r_first.running_mean - 3.0).abs().min() > 1e-3
+
+
+def test_amp_trains_and_resumes_bit_exactly_on_the_cpu(tmp_path):
+    """--amp on the CPU: bfloat16 autocast (no scaler), finite losses, bit-exact resume, and the
+    setting is part of what a resume must share."""
+    cfg = dict(data="ring8", loss="wgan-gp", steps=8, k=2, amp=True, **TINY)
+    full = train_gan(GANConfig(**cfg), tmp_path / "full.safetensors", progress=False, log_every=1)
+    assert all(torch.isfinite(torch.tensor([h["d_loss"], h["g_loss"]])).all() for h in full.history)
+    assert full.info["config"]["amp"] is True
+
+    def stop_at_3(step, values):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted):
+        train_gan(GANConfig(**cfg), tmp_path / "part.safetensors", progress=False, callback=stop_at_3)
+    resumed = train_gan(GANConfig(**cfg), tmp_path / "part.safetensors", progress=False)
+    assert resumed.start_step == 3
+    assert equal_state(full.model.state_dict(), resumed.model.state_dict())
+    with pytest.raises(CheckpointError, match="amp"):
+        train_gan(GANConfig(**{**cfg, "amp": False, "steps": 9}), tmp_path / "part.safetensors", progress=False)
