@@ -63,9 +63,12 @@ def register(sub) -> None:
     which.add_argument("--whole-layer", action="store_true", help="one image for the whole layer")
     p.add_argument("--size", type=integer(16), default=96)
     p.add_argument("--steps", type=non_negative_int, default=96)
-    p.add_argument("--step-size", type=positive, default=0.02)
+    p.add_argument("--parameterization", choices=("pixel", "fourier"), default="pixel",
+                   help="pixel: normalised ascent on the pixels with jitter and blur; fourier: lucid's decorrelated "
+                        "Fourier-space image with Adam")
+    p.add_argument("--step-size", type=positive, help="default 0.02 (pixel) or 0.05 (fourier: Adam's learning rate)")
     p.add_argument("--jitter", type=non_negative_int, default=4)
-    p.add_argument("--blur", type=non_negative, default=0.6, help="Gaussian blur sigma (0: none)")
+    p.add_argument("--blur", type=non_negative, default=0.6, help="Gaussian blur sigma (0: none; pixel only)")
     p.add_argument("--blur-every", type=positive_int, default=4)
     p.add_argument("--seed", type=non_negative_int, default=0)
     _network_args(p)
@@ -110,7 +113,8 @@ def run_filters(args) -> int:
     r = visualize_filters(args.layer, network=args.network, weights=args.weights,
                           units=args.channels if args.channels else args.units, whole_layer=args.whole_layer,
                           size=args.size, steps=args.steps, step_size=args.step_size, jitter=args.jitter,
-                          blur=args.blur, blur_every=args.blur_every, seed=args.seed, output=args.output,
+                          blur=args.blur, blur_every=args.blur_every, parameterization=args.parameterization,
+                          seed=args.seed, output=args.output,
                           progress=not args.quiet, device=args.device)
     print(f"wrote {r.output}: {len(r.units)} image(s) of {r.layer} in {r.seconds:.1f} s")
     return 0
