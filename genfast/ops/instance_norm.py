@@ -11,7 +11,10 @@ Double backward: genfast::instance_norm_backward has its own autograd, the vecto
 product of the backward formula in closed form, so gradient penalties (WGAN-GP, R1) through these
 layers get exact second derivatives: the native genfast::instance_norm_double_backward (one pass of
 sums and one of outputs per plane), or, when a third derivative is being recorded, the same formula
-in differentiable torch ops (ref.instance_norm_double_backward, which recomputes the statistics).
+in differentiable ATen ops (the twin of ref.instance_norm_double_backward, which recomputes the
+statistics). The autograd of both ops is registered in C++ (csrc/instance_norm/instance_norm_autograd.cpp):
+at a GAN critic's 4x4 and 7x7 maps the Python wrapper of torch.library.register_autograd cost as
+much as the kernels. Only the fake kernels are registered here.
 """
 
 from __future__ import annotations
@@ -150,51 +153,6 @@ def _register() -> None:
     def _(grad, x, mean, rstd, scale, shift, gg_x, gg_scale, gg_shift, activation, negative_slope):
         n, c = x.shape[:2]
         return torch.empty_like(grad), torch.empty_like(x), x.new_empty((n, c), dtype=acc_dtype(x.dtype))
-
-    def forward_setup(ctx, inputs, output):
-        x, scale, shift, eps, activation, negative_slope = inputs
-        _, mean, rstd = output
-        ctx.mark_non_differentiable(mean, rstd)
-        ctx.save_for_backward(x, mean, rstd, scale, shift)
-        ctx.args = (eps, activation, negative_slope)
-
-    def forward_backward(ctx, grad, _grad_mean, _grad_rstd):
-        x, mean, rstd, scale, shift = ctx.saved_tensors
-        grad_x, grad_scale, grad_shift = torch.ops.genfast.instance_norm_backward(
-            grad, x, mean, rstd, scale, shift, *ctx.args)
-        return (grad_x if ctx.needs_input_grad[0] else None,
-                grad_scale.to(scale.dtype) if ctx.needs_input_grad[1] else None,
-                grad_shift.to(shift.dtype) if ctx.needs_input_grad[2] else None,
-                None, None, None)
-
-    torch.library.register_autograd("genfast::instance_norm", forward_backward, setup_context=forward_setup)
-
-    # The backward's own derivative (gradient penalties): the closed-form VJP of the backward formula.
-    # The x slot carries the whole derivative and mean/rstd get none (they are non-differentiable
-    # outputs of the forward). Normally the native op runs it; when the engine records a graph of
-    # this step too (create_graph=True on the penalty's backward: a third derivative), the same
-    # formula runs as differentiable torch ops (ref.instance_norm_double_backward, which recomputes
-    # mean and rstd from x so that their dependence on x is in the graph).
-    def backward_setup(ctx, inputs, output):
-        grad, x, mean, rstd, scale, shift, eps, activation, negative_slope = inputs
-        ctx.save_for_backward(grad, x, mean, rstd, scale, shift)
-        ctx.args = (eps, activation, negative_slope)
-
-    def backward_backward(ctx, gg_x, gg_scale, gg_shift):
-        grad, x, mean, rstd, scale, shift = ctx.saved_tensors
-        eps, activation, negative_slope = ctx.args
-        tensors = (grad, x, scale, shift, gg_x, gg_scale, gg_shift)
-        if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors):
-            d_grad, d_x, d_scale = ref.instance_norm_double_backward(grad, x, scale, shift, gg_x, gg_scale,
-                                                                     gg_shift, *ctx.args)
-        else:
-            d_grad, d_x, d_scale = torch.ops.genfast.instance_norm_double_backward(
-                grad, x, mean, rstd, scale, shift, gg_x, gg_scale, gg_shift, activation, negative_slope)
-        d_scale = d_scale.to(scale.dtype) if scale is not None and ctx.needs_input_grad[4] else None
-        return d_grad, d_x, None, None, d_scale, None, None, None, None
-
-    torch.library.register_autograd("genfast::instance_norm_backward", backward_backward,
-                                    setup_context=backward_setup)
 
 
 #: public function -> the registered native ops it runs (all must be built for it to be native)

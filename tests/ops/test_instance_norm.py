@@ -151,18 +151,21 @@ def test_backward_matches_reference(shape, act):
 
 @needs_native
 @pytest.mark.parametrize("act", ACTS)
-@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("affine", [True, False, "weight only", "bias only"])
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
 def test_gradcheck_and_gradgradcheck(act, affine, layout):
+    # (weight only / bias only: the C++ autograd counts only the tensors given; see instance_norm_autograd.cpp)
     x = randn(2, 3, 2, 3, seed=16, dtype=torch.float64)
     if layout == "channels_last":
         x = x.contiguous(memory_format=torch.channels_last)
     x.requires_grad_()
-    params = [randn(3, seed=17, dtype=torch.float64).requires_grad_(),
-              randn(3, seed=18, dtype=torch.float64).requires_grad_()] if affine else []
+    w, b = randn(3, seed=17, dtype=torch.float64).requires_grad_(), randn(3, seed=18, dtype=torch.float64).requires_grad_()
+    params = {True: [w, b], False: [], "weight only": [w], "bias only": [b]}[affine]
 
-    def f(x, *wb):
-        return ops.instance_norm(x, *wb, activation=act, negative_slope=0.2, impl="native")
+    def f(x, *p):
+        weight = p[0] if affine in (True, "weight only") else None
+        bias = p[-1] if affine in (True, "bias only") else None
+        return ops.instance_norm(x, weight, bias, activation=act, negative_slope=0.2, impl="native")
 
     assert torch.autograd.gradcheck(f, (x, *params))
     assert torch.autograd.gradgradcheck(f, (x, *params))
