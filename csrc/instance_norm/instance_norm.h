@@ -20,6 +20,7 @@
 #include <c10/util/string_view.h>
 
 #include <string>
+#include <tuple>
 
 #include "common/checks.h"
 
@@ -146,6 +147,61 @@ C10_HOST_DEVICE inline DoubleBackwardPlane double_backward_plane(double S1, doub
   c.e0 = -r * mean_G - kx * r * lo;
   c.d_scale = r * Q;
   return c;
+}
+
+// What both devices' double backward run on: NCHW-contiguous tensors of the accumulation type
+// (copied only where the inputs are not; absent optional inputs stay undefined), the op's outputs
+// (d_grad like grad, d_x like x, d_scale (N, C) zero-filled) and the buffers the kernels write (the
+// outputs themselves when they already are NCHW of the accumulation type). finish() copies the
+// buffers into the outputs where they differ.
+struct DoubleBackwardArgs {
+  Act act;
+  at::ScalarType acc;
+  int64_t N, C, HW;
+  at::Tensor d_grad, d_x, d_scale;
+  at::Tensor grad, x, u, mean, rstd, scale, shift, gg_scale, gg_shift;
+  at::Tensor dg, dx;
+
+  bool empty() const { return N * C * HW == 0; }
+  std::tuple<at::Tensor, at::Tensor, at::Tensor> finish() {
+    if (dg.defined() && !dg.is_same(d_grad)) d_grad.copy_(dg);
+    if (dx.defined() && !dx.is_same(d_x)) d_x.copy_(dx);
+    return {d_grad, d_x, d_scale};
+  }
+};
+
+inline DoubleBackwardArgs prepare_double_backward(const at::Tensor& grad, const at::Tensor& x,
+                                                  const at::Tensor& mean, const at::Tensor& rstd,
+                                                  const c10::optional<at::Tensor>& scale,
+                                                  const c10::optional<at::Tensor>& shift,
+                                                  const c10::optional<at::Tensor>& gg_x,
+                                                  const c10::optional<at::Tensor>& gg_scale,
+                                                  const c10::optional<at::Tensor>& gg_shift,
+                                                  c10::string_view activation, const char* op) {
+  check_double_backward_inputs(grad, x, mean, rstd, scale, shift, gg_x, gg_scale, gg_shift, op);
+  DoubleBackwardArgs a;
+  a.act = parse_activation(activation, op);
+  a.acc = acc_type(x.scalar_type());
+  a.N = x.size(0);
+  a.C = x.size(1);
+  a.HW = x.size(2) * x.size(3);
+  a.d_grad = at::empty_like(grad);
+  a.d_x = at::empty_like(x);
+  a.d_scale = at::zeros({a.N, a.C}, x.options().dtype(a.acc));
+  if (a.empty()) return a;
+  a.x = x.to(a.acc).contiguous();
+  a.grad = grad.to(a.acc).contiguous();
+  if (gg_x.has_value() && gg_x->defined()) a.u = gg_x->to(a.acc).contiguous();
+  a.mean = mean.to(at::kDouble).contiguous();
+  a.rstd = rstd.to(a.acc).contiguous();
+  a.scale = per_plane_acc(scale, a.acc);
+  a.shift = per_plane_acc(shift, a.acc);
+  a.gg_scale = per_plane_acc(gg_scale, a.acc);
+  a.gg_shift = per_plane_acc(gg_shift, a.acc);
+  const auto direct = [&](const at::Tensor& t) { return t.scalar_type() == a.acc && t.is_contiguous(); };
+  a.dg = direct(a.d_grad) ? a.d_grad : at::empty_like(a.x);
+  a.dx = direct(a.d_x) ? a.d_x : at::empty_like(a.x);
+  return a;
 }
 
 // The forward's per-plane statistics, (N, C): mean in float64 and rstd in the accumulation type.

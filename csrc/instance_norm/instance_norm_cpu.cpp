@@ -754,48 +754,31 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_double_backward_cpu
     const c10::optional<at::Tensor>& scale, const c10::optional<at::Tensor>& shift,
     const c10::optional<at::Tensor>& gg_x, const c10::optional<at::Tensor>& gg_scale,
     const c10::optional<at::Tensor>& gg_shift, c10::string_view activation, double negative_slope) {
-  const char* op = "instance_norm_double_backward";
-  check_double_backward_inputs(grad, x, mean, rstd, scale, shift, gg_x, gg_scale, gg_shift, op);
-  const Act act = parse_activation(activation, op);
-  const auto acc = acc_type(x.scalar_type());
-  const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
-  auto d_grad = at::empty_like(grad), d_x = at::empty_like(x);
-  auto d_scale = at::zeros({N, C}, x.options().dtype(acc));
-  if (x.numel() == 0) return {d_grad, d_x, d_scale};
-  // NCHW planes of the accumulation type (no copies for contiguous float32/float64 input)
-  const auto xc = x.to(acc).contiguous(), gc = grad.to(acc).contiguous();
-  const bool has_u = gg_x.has_value() && gg_x->defined();
-  const auto uc = has_u ? gg_x->to(acc).contiguous() : at::Tensor();
-  const auto direct = [&](const at::Tensor& t) { return t.scalar_type() == acc && t.is_contiguous(); };
-  at::Tensor dg = direct(d_grad) ? d_grad : at::empty_like(xc);
-  at::Tensor dx = direct(d_x) ? d_x : at::empty_like(xc);
-  const auto mc = mean.to(at::kDouble).contiguous(), rc = rstd.to(acc).contiguous();
-  const auto sc = per_plane_acc(scale, acc), sh = per_plane_acc(shift, acc);
-  const auto gs = per_plane_acc(gg_scale, acc), gb = per_plane_acc(gg_shift, acc);
-  const Affine aff{sc.defined() ? sc.const_data_ptr() : nullptr, sh.defined() ? sh.const_data_ptr() : nullptr};
-  AT_DISPATCH_FLOATING_TYPES(acc, "genfast::instance_norm_double_backward", [&] {
+  auto a = prepare_double_backward(grad, x, mean, rstd, scale, shift, gg_x, gg_scale, gg_shift, activation,
+                                   "instance_norm_double_backward");
+  if (a.empty()) return a.finish();
+  const auto ptr = [](const at::Tensor& t) { return t.defined() ? t.const_data_ptr() : nullptr; };
+  const Affine aff{ptr(a.scale), ptr(a.shift)};
+  AT_DISPATCH_FLOATING_TYPES(a.acc, "genfast::instance_norm_double_backward", [&] {
     using T = scalar_t;
-    dispatch_act(act, [&](auto a) {
-      constexpr Act A = decltype(a)::value;
+    dispatch_act(a.act, [&](auto act) {
+      constexpr Act A = decltype(act)::value;
       const auto run = [&](auto with_u) {
         constexpr bool HasU = decltype(with_u)::value;
-        double_backward_nchw<A, HasU, T>(gc.const_data_ptr<T>(), xc.const_data_ptr<T>(),
-                                         HasU ? uc.const_data_ptr<T>() : nullptr, dg.mutable_data_ptr<T>(),
-                                         dx.mutable_data_ptr<T>(), N * C, HW, mc.const_data_ptr<double>(),
-                                         rc.const_data_ptr<T>(), aff, gs.defined() ? gs.const_data_ptr<T>() : nullptr,
-                                         gb.defined() ? gb.const_data_ptr<T>() : nullptr, negative_slope,
-                                         d_scale.mutable_data_ptr<T>());
+        double_backward_nchw<A, HasU, T>(
+            a.grad.const_data_ptr<T>(), a.x.const_data_ptr<T>(), static_cast<const T*>(ptr(a.u)),
+            a.dg.mutable_data_ptr<T>(), a.dx.mutable_data_ptr<T>(), a.N * a.C, a.HW, a.mean.const_data_ptr<double>(),
+            a.rstd.const_data_ptr<T>(), aff, static_cast<const T*>(ptr(a.gg_scale)),
+            static_cast<const T*>(ptr(a.gg_shift)), negative_slope, a.d_scale.mutable_data_ptr<T>());
       };
-      if (has_u) {
+      if (a.u.defined()) {
         run(std::true_type{});
       } else {
         run(std::false_type{});
       }
     });
   });
-  if (!dg.is_same(d_grad)) d_grad.copy_(dg);
-  if (!dx.is_same(d_x)) d_x.copy_(dx);
-  return {d_grad, d_x, d_scale};
+  return a.finish();
 }
 
 }  // namespace

@@ -298,41 +298,26 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> instance_norm_double_backward_cud
     const c10::optional<at::Tensor>& scale, const c10::optional<at::Tensor>& shift,
     const c10::optional<at::Tensor>& gg_x, const c10::optional<at::Tensor>& gg_scale,
     const c10::optional<at::Tensor>& gg_shift, c10::string_view activation, double negative_slope) {
-  const char* op = "instance_norm_double_backward";
-  check_double_backward_inputs(grad, x, mean, rstd, scale, shift, gg_x, gg_scale, gg_shift, op);
-  const Act act = parse_activation(activation, op);
   const c10::cuda::CUDAGuard guard(x.device());
-  const auto acc = acc_type(x.scalar_type());
-  const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
-  auto d_grad = at::empty_like(grad), d_x = at::empty_like(x);
-  auto d_scale = at::zeros({N, C}, x.options().dtype(acc));
-  if (x.numel() == 0) return {d_grad, d_x, d_scale};
-  TORCH_CHECK(N * C <= INT32_MAX, "genfast.", op, ": N * C = ", N * C, " planes is too many for the CUDA kernel");
-  const auto xc = x.to(acc).contiguous(), gc = grad.to(acc).contiguous();
-  const bool has_u = gg_x.has_value() && gg_x->defined();
-  const auto uc = has_u ? gg_x->to(acc).contiguous() : at::Tensor();
-  const auto direct = [&](const at::Tensor& t) { return t.scalar_type() == acc && t.is_contiguous(); };
-  at::Tensor dg = direct(d_grad) ? d_grad : at::empty_like(xc);
-  at::Tensor dx = direct(d_x) ? d_x : at::empty_like(xc);
-  const auto mc = mean.to(at::kDouble).contiguous(), rc = rstd.to(acc).contiguous();
-  const auto sc = per_plane_acc(scale, acc), sh = per_plane_acc(shift, acc);
-  const auto gs = per_plane_acc(gg_scale, acc), gb = per_plane_acc(gg_shift, acc);
+  auto a = prepare_double_backward(grad, x, mean, rstd, scale, shift, gg_x, gg_scale, gg_shift, activation,
+                                   "instance_norm_double_backward");
+  if (a.empty()) return a.finish();
+  TORCH_CHECK(a.N * a.C <= INT32_MAX, "genfast.instance_norm_double_backward: N * C = ", a.N * a.C,
+              " planes is too many for the CUDA kernel");
   auto stream = c10::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES(acc, "genfast::instance_norm_double_backward", [&] {
+  AT_DISPATCH_FLOATING_TYPES(a.acc, "genfast::instance_norm_double_backward", [&] {
     using T = scalar_t;
-    dispatch_act(act, [&](auto a) {
-      constexpr Act A = decltype(a)::value;
-      double_backward_kernel<A, T><<<static_cast<unsigned>(N * C), kThreads, 0, stream>>>(
-          gc.const_data_ptr<T>(), xc.const_data_ptr<T>(), has_u ? uc.const_data_ptr<T>() : nullptr,
-          dg.mutable_data_ptr<T>(), dx.mutable_data_ptr<T>(), HW, mc.const_data_ptr<double>(), rc.const_data_ptr<T>(),
-          ptr_or_null<T>(sc), ptr_or_null<T>(sh), ptr_or_null<T>(gs), ptr_or_null<T>(gb), static_cast<T>(negative_slope),
-          d_scale.mutable_data_ptr<T>());
+    dispatch_act(a.act, [&](auto act) {
+      constexpr Act A = decltype(act)::value;
+      double_backward_kernel<A, T><<<static_cast<unsigned>(a.N * a.C), kThreads, 0, stream>>>(
+          a.grad.const_data_ptr<T>(), a.x.const_data_ptr<T>(), ptr_or_null<T>(a.u), a.dg.mutable_data_ptr<T>(),
+          a.dx.mutable_data_ptr<T>(), a.HW, a.mean.const_data_ptr<double>(), a.rstd.const_data_ptr<T>(),
+          ptr_or_null<T>(a.scale), ptr_or_null<T>(a.shift), ptr_or_null<T>(a.gg_scale), ptr_or_null<T>(a.gg_shift),
+          static_cast<T>(negative_slope), a.d_scale.mutable_data_ptr<T>());
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     });
   });
-  if (!dg.is_same(d_grad)) d_grad.copy_(dg);
-  if (!dx.is_same(d_x)) d_x.copy_(dx);
-  return {d_grad, d_x, d_scale};
+  return a.finish();
 }
 
 }  // namespace
