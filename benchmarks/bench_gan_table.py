@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import tempfile
 import time
@@ -70,9 +71,15 @@ def _seeds(text: str) -> list[int]:
 
 
 def _ms(values: list[float], fmt: str) -> str:
-    if len(values) == 1:
-        return format(values[0], fmt)
-    return f"{format(statistics.mean(values), fmt)} ± {format(statistics.stdev(values), fmt)}"
+    """mean ± sd; runs with an infinite value (rev-KL when no sample is high quality) are counted
+    apart and left out of the mean."""
+    finite = [v for v in values if math.isfinite(v)]
+    inf = f" (∞ in {len(values) - len(finite)} of {len(values)})" if len(finite) < len(values) else ""
+    if not finite:
+        return f"∞ in {len(values)} of {len(values)}"
+    if len(finite) == 1:
+        return format(finite[0], fmt) + inf
+    return f"{format(statistics.mean(finite), fmt)} ± {format(statistics.stdev(finite), fmt)}" + inf
 
 
 def report(lines: list[dict]) -> str:
