@@ -216,6 +216,7 @@ def test_module_and_minibatch_discrimination():
         torch.testing.assert_close(a, b)
     md64 = nn.MinibatchDiscrimination(5, 3, 4).double()
     assert torch.autograd.gradcheck(md64, (randn(6, 5, seed=17).double().requires_grad_(),))
+    assert torch.autograd.gradgradcheck(md64, (randn(6, 5, seed=17).double().requires_grad_(),))  # penalties
     v = v.detach()
     # identical samples look maximally alike: every other sample contributes exp(0) = 1
     same = md(v[:1].repeat(6, 1))[:, 5:]
