@@ -569,3 +569,23 @@ def test_third_derivative_through_the_double_backward():
         out[impl] = (g2.detach(), g3)
     for a, b in zip(out["native"], out["reference"]):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@needs_native
+@pytest.mark.parametrize("act", ACTS)
+def test_grouped_small_planes_equal_one_plane_at_a_time(act):
+    """Small float planes go through the CPU kernels four at a time (instance_norm_cpu.cpp,
+    forward_group / backward_group); one plane alone takes the single-plane loop. Same bits."""
+    x = randn(1, 7, 7, 7, seed=60) * 3 + 5
+    scale, shift, dy = randn(1, 7, seed=61), randn(1, 7, seed=62), randn(1, 7, 7, 7, seed=63)
+    y, mean, rstd = torch.ops.genfast.instance_norm(x, scale, shift, 1e-5, act, 0.2)
+    gx, gs, gb = torch.ops.genfast.instance_norm_backward(dy, x, mean, rstd, scale, shift, 1e-5, act, 0.2)
+    for c in range(7):
+        one = slice(c, c + 1)
+        y1, m1, r1 = torch.ops.genfast.instance_norm(x[:, one].contiguous(), scale[:, one].contiguous(),
+                                                     shift[:, one].contiguous(), 1e-5, act, 0.2)
+        assert torch.equal(y1, y[:, one]) and torch.equal(m1, mean[:, one]) and torch.equal(r1, rstd[:, one])
+        g1 = torch.ops.genfast.instance_norm_backward(dy[:, one].contiguous(), x[:, one].contiguous(), m1, r1,
+                                                      scale[:, one].contiguous(), shift[:, one].contiguous(),
+                                                      1e-5, act, 0.2)
+        assert torch.equal(g1[0], gx[:, one]) and torch.equal(g1[1], gs[:, one]) and torch.equal(g1[2], gb[:, one])
