@@ -155,11 +155,26 @@ double plane_sq_dev(const T* x, int64_t M, T m) {
   return std::max(0.0, sq - lin * lin / static_cast<double>(M));
 }
 
+// The statistics in three steps (forward_group runs each step for several planes before the next).
+template <typename T>
+double plane_mean(const T* x, int64_t M) {
+  return static_cast<double>(x[0]) + plane_sum(x, M, x[0]) / static_cast<double>(M);
+}
+
+template <typename T>
+double plane_var(const T* x, int64_t M, double mean) {
+  return plane_sq_dev(x, M, static_cast<T>(mean)) / static_cast<double>(M);
+}
+
+template <typename T>
+T rstd_of(double var, double eps) {
+  return static_cast<T>(1.0 / std::sqrt(var + eps));
+}
+
 template <typename T>
 void plane_stats(const T* x, int64_t M, double eps, double& mean, T& rstd) {
-  mean = static_cast<double>(x[0]) + plane_sum(x, M, x[0]) / static_cast<double>(M);
-  const double var = plane_sq_dev(x, M, static_cast<T>(mean)) / static_cast<double>(M);
-  rstd = static_cast<T>(1.0 / std::sqrt(var + eps));
+  mean = plane_mean(x, M);
+  rstd = rstd_of<T>(plane_var(x, M, mean), eps);
 }
 
 // The mean as hi + lo in the compute type. With a large mean (1e4 +- 1 in float32) a float mean
@@ -363,15 +378,11 @@ template <Act A, typename T>
 void forward_group(const T* x, T* y, int64_t p0, int64_t M, Affine aff, double eps, T slope, double* mean,
                    T* rstd) {
   double m[kGroup], var[kGroup];
-  for (int j = 0; j < kGroup; ++j) {
-    const T* xp = x + (p0 + j) * M;
-    m[j] = static_cast<double>(xp[0]) + plane_sum(xp, M, xp[0]) / static_cast<double>(M);
-  }
-  for (int j = 0; j < kGroup; ++j)
-    var[j] = plane_sq_dev(x + (p0 + j) * M, M, static_cast<T>(m[j])) / static_cast<double>(M);
+  for (int j = 0; j < kGroup; ++j) m[j] = plane_mean(x + (p0 + j) * M, M);
+  for (int j = 0; j < kGroup; ++j) var[j] = plane_var(x + (p0 + j) * M, M, m[j]);
   for (int j = 0; j < kGroup; ++j) {
     const int64_t p = p0 + j;
-    const T r = static_cast<T>(1.0 / std::sqrt(var[j] + eps));
+    const T r = rstd_of<T>(var[j], eps);
     mean[p] = m[j];
     rstd[p] = r;
     const SplitMean<T> sm(m[j]);
@@ -434,18 +445,19 @@ template <Act A, typename T>
 void backward_group(const T* gy, const T* x, T* gx, int64_t p0, int64_t M, const double* mean, const T* rstd,
                     Affine aff, T slope, T* gscale, T* gshift) {
   double sg[kGroup], sd[kGroup];
+  T alpha[kGroup], b[kGroup];
   for (int j = 0; j < kGroup; ++j) {
     const int64_t p = p0 + j;
     const SplitMean<T> m(mean[p]);
-    const T alpha = scale_at<T>(aff, p) * rstd[p];
-    plane_grad_sums<A>(x + p * M, gy + p * M, M, m.hi, alpha, shift_at<T>(aff, p) - m.lo * alpha, slope, sg[j], sd[j]);
+    alpha[j] = scale_at<T>(aff, p) * rstd[p];
+    b[j] = shift_at<T>(aff, p) - m.lo * alpha[j];
+    plane_grad_sums<A>(x + p * M, gy + p * M, M, m.hi, alpha[j], b[j], slope, sg[j], sd[j]);
   }
   for (int j = 0; j < kGroup; ++j) {
     const int64_t p = p0 + j;
     const SplitMean<T> m(mean[p]);
-    const T r = rstd[p], alpha = scale_at<T>(aff, p) * r, b = shift_at<T>(aff, p) - m.lo * alpha;
-    const GradConstants<T> k = grad_constants(sg[j], sd[j], m, r, alpha, M, gscale + p, gshift + p);
-    plane_grad_x<A>(x + p * M, gy + p * M, gx + p * M, M, m.hi, alpha, b, slope, k.k1, k.k2);
+    const GradConstants<T> k = grad_constants(sg[j], sd[j], m, rstd[p], alpha[j], M, gscale + p, gshift + p);
+    plane_grad_x<A>(x + p * M, gy + p * M, gx + p * M, M, m.hi, alpha[j], b[j], slope, k.k1, k.k2);
   }
 }
 

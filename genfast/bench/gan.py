@@ -20,6 +20,7 @@ import torch
 from genfast.bench.core import Case
 from genfast.gan import losses
 from genfast.gan.networks import build_discriminator, build_generator
+from genfast.training.amp import autocast
 
 PRIMARY_OP = "instance_norm"    # the native op the genfast side runs (with minibatch_stddev)
 DEFAULT_SHAPES = [(64,)]
@@ -71,10 +72,8 @@ def dcgan_step(D, G, real, z):
 def _autocast(fn, device_type: str):
     """fn run under AMP's autocast: bfloat16 on the CPU, float16 on CUDA (no gradient scaler: a
     timing, not a training run)."""
-    dtype = torch.float16 if device_type == "cuda" else torch.bfloat16
-
     def step():
-        with torch.autocast(device_type, dtype=dtype):
+        with autocast(device_type):
             fn()
     return step
 

@@ -28,7 +28,6 @@ checkpoints and exits cleanly; metrics to `<stem>.metrics.jsonl` (and TensorBoar
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import time
 import warnings
@@ -46,6 +45,7 @@ from genfast.gan.networks import NORMS, build_discriminator, build_generator
 from genfast.gan.sample import KIND, plot_mixture, save_generator
 from genfast.training import (Checkpoint, MetricsLog, TrainResult, checkpoint, checkpoint_on_interrupt,
                               deferred_interrupt, distributed, metrics, postfix, progress_bar)
+from genfast.training.amp import autocast, grad_scaler
 from genfast.training.sampler import ShardedStream
 
 CHECKPOINT_VERSION = 1
@@ -343,12 +343,7 @@ def train_gan(config: GANConfig | None, out, *, resume: bool = True, progress: b
     opt_d, opt_g = _optimizer(c, D.parameters(), c.lr_d), _optimizer(c, G.parameters(), c.lr_g)
     # AMP: one scaler for every D and G step (each step scales, steps and updates it: a complete cycle);
     # disabled it passes losses and steps through unchanged
-    scaler = torch.amp.GradScaler(device.type, enabled=c.amp and device.type == "cuda")
-
-    def autocast():
-        if not c.amp:
-            return contextlib.nullcontext()
-        return torch.autocast(device.type, dtype=torch.float16 if device.type == "cuda" else torch.bfloat16)
+    scaler = grad_scaler(device, c.amp)
     fixed_z = torch.randn(64, c.z_dim, generator=torch.Generator().manual_seed(c.seed)).to(device)
 
     models = {"G": G, "D": D, **({"G_ema": G_ema} if G_ema is not None else {})}
@@ -405,9 +400,9 @@ def train_gan(config: GANConfig | None, out, *, resume: bool = True, progress: b
             # 1. k discriminator / critic steps, each on a fresh real batch and fresh noise
             for i in range(c.k):
                 real = real_batch(i, gen)
-                with torch.no_grad(), autocast():
+                with torch.no_grad(), autocast(device, c.amp):
                     fake = G(torch.randn(c.batch_size, c.z_dim, generator=gen).to(device))
-                with autocast():
+                with autocast(device, c.amp):
                     real_out, fake_out = D(real), D(fake)
                     d_loss = losses.discriminator_loss(c.loss, real_out, fake_out)
                     penalty = 0.0
@@ -428,7 +423,7 @@ def train_gan(config: GANConfig | None, out, *, resume: bool = True, progress: b
                 d_updates += 1
 
             # 2. one generator step through the current D
-            with autocast():
+            with autocast(device, c.amp):
                 fake = G(torch.randn(c.batch_size, c.z_dim, generator=gen).to(device))
                 g_loss = losses.generator_loss(c.loss, D(fake))
             opt_g.zero_grad(set_to_none=True)

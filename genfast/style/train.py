@@ -19,7 +19,6 @@ so the output is divided by 255 before the loss network (and the TV term is on t
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from pathlib import Path
@@ -36,6 +35,7 @@ from genfast.style.losses import DEFAULT_STYLE_WEIGHT, DEFAULT_TV_WEIGHT, Percep
 from genfast.style.networks import MultiStyleNet, TransformerNet, load_stylizer, save_stylizer
 from genfast.training import (Checkpoint, MetricsLog, TrainResult, checkpoint, checkpoint_on_interrupt,
                               deferred_interrupt, distributed, metrics, progress_bar, postfix)
+from genfast.training.amp import autocast, grad_scaler
 from genfast.training.sampler import ShardedStream
 
 CHECKPOINT_VERSION = 2     # 2: the genfast.training checkpoint (weights_only-readable RNG states)
@@ -172,9 +172,8 @@ def train_stylizer(content, styles, *, out, steps: int | None = None, epochs: fl
                 hooks.append(p.register_hook(_mask_rows_hook(new_styles)))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr)
-    use_scaler = amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
-    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    scaler = grad_scaler(device, amp)
+    use_scaler = scaler.is_enabled()
 
     config = {"content": dataset.files, "styles": style_specs,
               "model": type(model).__name__, "num_styles": getattr(model, "num_styles", 1),
@@ -233,8 +232,7 @@ def train_stylizer(content, styles, *, out, steps: int | None = None, epochs: fl
         with bar, log, checkpoint_on_interrupt(lambda: (save_checkpoint(step), step)):   # Ctrl-C: checkpoint, then stop
             while step < steps:
                 x, ids = batch_for(step)
-                autocast = torch.autocast(device.type, dtype=amp_dtype) if amp else contextlib.nullcontext()
-                with autocast:
+                with autocast(device, amp):
                     if multi:
                         which = torch.tensor([style_ids[i] for i in ids], dtype=torch.long, device=device)
                         y = train_model(x * 255, which)

@@ -8,6 +8,7 @@ top to bottom and uses these):
 - `distributed`: torchrun set-up (gloo on the CPU), rank-0-only writes.
 - `metrics`: a JSON-lines log beside the output, TensorBoard with a log folder.
 - `progress`: the progress bar.
+- `amp`: mixed precision (autocast and the GradScaler, per device).
 - `weights`: final weights as safetensors with their configuration in the header.
 - `TrainResult`: what every train function returns.
 Sample sheets are genfast.io.save_image_grid.
