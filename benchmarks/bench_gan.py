@@ -11,7 +11,10 @@ Sample quality at equal wall-clock time (genfast.bench.gan_quality), Fashion-MNI
         [--steps N] [--seed S] [--out-dir out/gan/quality] [--json PATH]
 
 trains genfast's default Fashion-MNIST recipe for its steps, then PyTorch-GAN's dcgan.py for the same
-seconds, and reports each side's Fréchet distance to the test images and class coverage.
+seconds, and reports each side's Fréchet distance to the test images and class coverage. The mean ± sd
+table over seeds, from such reports:
+
+    python benchmarks/bench_gan.py --quality-report out/gan/quality.json out/gan/quality_1.json ...
 """
 
 from __future__ import annotations
@@ -40,8 +43,13 @@ def main() -> None:
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--num", type=int, default=10000)
     q.add_argument("--out-dir", default="out/gan/quality")
+    q.add_argument("--quality-report", nargs="+", metavar="JSON",
+                   help="print the mean ± sd table of earlier --quality --json reports (one per seed); run nothing")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if args.quality_report:
+        quality_report(args.quality_report)
+        return
     if args.quality:
         quality(args)
         return
@@ -85,6 +93,22 @@ def quality(args) -> None:
     report["classifier"] = args.classifier
     if args.json:
         write_json(args.json, report)
+
+
+def quality_report(paths: list[str]) -> None:
+    import json
+    from pathlib import Path
+
+    from genfast.bench.gan_quality import summarize
+    from genfast.checks import ArgumentError
+
+    reports = []
+    for p in paths:
+        try:
+            reports.append(json.loads(Path(p).read_text()))
+        except (OSError, ValueError) as e:
+            raise ArgumentError("quality-report", f"a --quality --json report, readable JSON; {p}: {e}") from None
+    print(summarize(reports))
 
 
 if __name__ == "__main__":

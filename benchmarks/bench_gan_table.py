@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import tempfile
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from genfast.bench.core import mean_sd
 from genfast.gan.train import GANConfig, train_gan
 
 #: the table's rows: name -> GANConfig overrides (None: the data's recipe)
@@ -70,18 +70,6 @@ def _seeds(text: str) -> list[int]:
     return [int(s) for s in text.split(",")]
 
 
-def _ms(values: list[float], fmt: str) -> str:
-    """mean ± sd; runs with an infinite value (rev-KL when no sample is high quality) are counted
-    apart and left out of the mean."""
-    finite = [v for v in values if math.isfinite(v)]
-    inf = f" (∞ in {len(values) - len(finite)} of {len(values)})" if len(finite) < len(values) else ""
-    if not finite:
-        return f"∞ in {len(values)} of {len(values)}"
-    if len(finite) == 1:
-        return format(finite[0], fmt) + inf
-    return f"{format(statistics.mean(finite), fmt)} ± {format(statistics.stdev(finite), fmt)}" + inf
-
-
 def report(lines: list[dict]) -> str:
     out = ["| data | configuration | seeds | modes, mean ± sd (min) | % HQ, mean ± sd | rev-KL, mean ± sd | "
            "s per run | published (PacGAN Table 1, 10 trials) |", "|---|---|---|---|---|---|---|---|"]
@@ -91,8 +79,8 @@ def report(lines: list[dict]) -> str:
             if not rs:
                 continue
             modes = [r["modes"] for r in rs]
-            out.append(f"| {data} | {row} | {len(rs)} | {_ms(modes, '.1f')} ({min(modes)}) | "
-                       f"{_ms([100 * r['hq'] for r in rs], '.1f')} | {_ms([r['rkl'] for r in rs], '.3f')} | "
+            out.append(f"| {data} | {row} | {len(rs)} | {mean_sd(modes, '.1f')} ({min(modes)}) | "
+                       f"{mean_sd([100 * r['hq'] for r in rs], '.1f')} | {mean_sd([r['rkl'] for r in rs], '.3f')} | "
                        f"{statistics.mean(r['sec'] for r in rs):.0f} | {PUBLISHED.get((data, row), '')} |")
     return "\n".join(out)
 

@@ -146,3 +146,10 @@ def test_benchmark_suite_groups_implementations_and_records_speedups(tmp_path):
             assert b["stats"]["rounds"] == 2
             assert abs(b["extra_info"]["speedup_vs_reference"] - ref_median / b["stats"]["median"]) < 1e-9
     assert "genfast_build" in data["machine_info"]
+
+
+def test_mean_sd_keeps_infinite_runs_out_of_the_mean_and_counts_them():
+    assert core.mean_sd([1.0, 2.0, 3.0], ".2f") == "2.00 ± 1.00"
+    assert core.mean_sd([0.5], ".1f") == "0.5"
+    assert core.mean_sd([1.0, 3.0, float("inf")], ".1f") == "2.0 ± 1.4 (∞ in 1 of 3)"
+    assert core.mean_sd([float("inf")] * 2, ".1f") == "∞ in 2 of 2"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
 import time
 from typing import Callable
@@ -58,6 +59,18 @@ def time_interleaved(fns: dict[str, Callable[[], object]], device: torch.device,
             times[name].append(time.perf_counter() - t0)
         rounds += 1
     return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def mean_sd(values: list[float], fmt: str) -> str:
+    """"mean ± sd" of runs over seeds (one run: its value alone); runs with an infinite value (a
+    rev-KL when no sample is high quality) are counted apart and left out of the mean."""
+    finite = [v for v in values if math.isfinite(v)]
+    inf = f" (∞ in {len(values) - len(finite)} of {len(values)})" if len(finite) < len(values) else ""
+    if not finite:
+        return f"∞ in {len(values)} of {len(values)}"
+    if len(finite) == 1:
+        return format(finite[0], fmt) + inf
+    return f"{format(statistics.mean(finite), fmt)} ± {format(statistics.stdev(finite), fmt)}" + inf
 
 
 def machine_mm_gflops(device: torch.device, size: int = 1024, repeat: int = 10) -> float:

@@ -68,4 +68,41 @@ def compare(config: GANConfig, classifier: torch.nn.Module, out_dir, *, num: int
     return report
 
 
-__all__ = ["compare"]
+def _span(values: list[int]) -> str:
+    lo, hi = min(values), max(values)
+    return f"{lo}" if lo == hi else f"{lo}-{hi}"
+
+
+def summarize(reports: list[dict]) -> str:
+    """The comparisons of several seeds (compare's reports) as a markdown table: one row per seed and
+    side, then each side's mean ± sd, and how many seeds meet the target (genfast's Fréchet distance and
+    KL to uniform lower than the baseline's, all 10 classes within 5-15 % of genfast's samples)."""
+    from genfast.bench.core import mean_sd
+
+    head = ["| seed | side | steps | seconds | Fréchet distance | classes within 5-15 % | smallest / largest share "
+            "| KL to uniform |", "|---|---|---|---|---|---|---|---|"]
+    rows, met = [], 0
+    for r in sorted(reports, key=lambda r: r["genfast"]["config"]["seed"]):
+        seed = r["genfast"]["config"]["seed"]
+        for side in ("genfast", "baseline"):
+            s, cov = r[side], r[side]["class_coverage"]
+            rows.append(f"| {seed} | {side} | {s['steps']} | {s['seconds']:.0f} | {s['frechet_distance']:.2f} | "
+                        f"{cov['classes_in_band']} | {100 * min(cov['shares']):.1f} % / {100 * max(cov['shares']):.1f} % "
+                        f"| {cov['kl_to_uniform']:.3f} |")
+        g, b = r["genfast"], r["baseline"]
+        met += (g["frechet_distance"] < b["frechet_distance"]
+                and g["class_coverage"]["kl_to_uniform"] < b["class_coverage"]["kl_to_uniform"]
+                and g["class_coverage"]["classes_in_band"] == len(g["class_coverage"]["shares"]))
+    for side in ("genfast", "baseline"):
+        vals = [r[side] for r in reports]
+        rows.append(f"| **{len(reports)} seeds** | **{side}** | {mean_sd([v['steps'] for v in vals], '.0f')} | "
+                    f"{mean_sd([v['seconds'] for v in vals], '.0f')} | "
+                    f"**{mean_sd([v['frechet_distance'] for v in vals], '.1f')}** | "
+                    f"{_span([v['class_coverage']['classes_in_band'] for v in vals])} | "
+                    f"{100 * min(min(v['class_coverage']['shares']) for v in vals):.1f} % / "
+                    f"{100 * max(max(v['class_coverage']['shares']) for v in vals):.1f} % (over all seeds) | "
+                    f"**{mean_sd([v['class_coverage']['kl_to_uniform'] for v in vals], '.3f')}** |")
+    return "\n".join(head + rows + ["", f"Seeds meeting the target: {met} of {len(reports)}."])
+
+
+__all__ = ["compare", "summarize"]

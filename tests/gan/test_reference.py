@@ -3,6 +3,7 @@ against — its shapes, its wall-clock budget and that its steps train; the equa
 (genfast.bench.gan_quality) and `genfast bench --op gan`."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from genfast.bench.gan_quality import compare
+from genfast.bench.gan_quality import compare, summarize
 from genfast.gan import reference
 from genfast.gan.train import GANConfig
 from genfast.models.classifiers import classifier
@@ -65,3 +66,25 @@ def test_genfast_bench_times_both_gan_steps(tmp_path):
                                                                           "gan dcgan_D+G_step")
                                                    for impl in ("reference", "native")}
     assert all(tuple(r["shape"]) == (4,) for r in rows)
+
+
+def _report(seed, g_fd, b_fd, g_shares, b_shares):
+    def side(fd, shares, steps):
+        kl = sum(s * math.log(s * len(shares)) for s in shares)
+        return {"steps": steps, "seconds": 100.0, "frechet_distance": fd,
+                "class_coverage": {"shares": shares, "kl_to_uniform": kl,
+                                   "classes_in_band": sum(0.05 <= s <= 0.15 for s in shares)}}
+    return {"genfast": dict(side(g_fd, g_shares, 20), config={"seed": seed}), "baseline": side(b_fd, b_shares, 10)}
+
+
+def test_the_quality_summary_averages_seeds_and_counts_the_ones_meeting_the_target():
+    even = [0.1] * 10
+    skewed = [0.2, 0.04] + [0.095] * 8
+    reports = [_report(1, 110.0, 300.0, even, skewed), _report(0, 130.0, 290.0, even, skewed),
+               _report(2, 120.0, 100.0, even, skewed)]          # seed 2: genfast's FD is the higher one
+    text = summarize(reports)
+    rows = [r for r in text.splitlines() if r.startswith("| ")]
+    assert [r.split("|")[1].strip() for r in rows[1:7]] == ["0", "0", "1", "1", "2", "2"]   # sorted by seed
+    assert "**120.0 ± 10.0**" in rows[7] and "| 10 |" in rows[7]
+    assert "**230.0 ± 112.7**" in rows[8] and "| 8 |" in rows[8] and "4.0 % / 20.0 %" in rows[8]
+    assert text.endswith("Seeds meeting the target: 2 of 3.")
