@@ -1,9 +1,11 @@
 """GAN steps at 28 x 28, batch 64: genfast layers vs plain torch.nn layers, in one process.
 
-    python benchmarks/bench_gan.py [--threads N] [--repeat N] [--json PATH] [--profile] [--amp]
+    python benchmarks/bench_gan.py [--threads N] [--repeat N] [--json PATH] [--profile] [--amp] [--ceiling]
 
 Both sides are timed in alternating rounds (genfast.bench.core.time_interleaved, warm-up first,
-median of the rounds). --profile prints torch.profiler's top operators for each side.
+median of the rounds). --profile prints torch.profiler's top operators for each side. --ceiling times
+a third critic, the same one without instance norms, in the same rounds: torch.nn / that is the most
+speed-up any instance norm could give the critic step.
 
 Sample quality at equal wall-clock time (genfast.bench.gan_quality), Fashion-MNIST:
 
@@ -35,6 +37,8 @@ def main() -> None:
     p.add_argument("--json")
     p.add_argument("--profile", action="store_true")
     p.add_argument("--amp", action="store_true", help="also time every step under autocast (bfloat16 on the CPU)")
+    p.add_argument("--ceiling", action="store_true",
+                   help="also time the critic step without instance norms (the bound on any norm's speed-up)")
     q = p.add_argument_group("sample quality at equal wall-clock time")
     q.add_argument("--quality", action="store_true")
     q.add_argument("--classifier", help="a Fashion-MNIST classifier (genfast adversarial train) for the features")
@@ -54,15 +58,19 @@ def main() -> None:
         quality(args)
         return
     rows = []
-    steps = gan.step_fns(args.batch)
+    steps = gan.step_fns(args.batch, ceiling=args.ceiling)
     if args.amp:
         steps.update(gan.step_fns(args.batch, amp=True))
     for name, fns in steps.items():
         t = time_interleaved(fns, torch.device("cpu"), warmup=3, repeat=args.repeat, max_seconds=30.0)
         rows.append({"case": name, "threads": args.threads, "batch": args.batch, "genfast_ms": 1e3 * t["genfast"],
                      "torch_ms": 1e3 * t["torch"], "speedup": t["torch"] / t["genfast"]})
-        print(f"{name:22s} genfast {1e3 * t['genfast']:8.2f} ms   torch.nn {1e3 * t['torch']:8.2f} ms   "
-              f"speed-up {t['torch'] / t['genfast']:.2f}x", flush=True)
+        line = (f"{name:22s} genfast {1e3 * t['genfast']:8.2f} ms   torch.nn {1e3 * t['torch']:8.2f} ms   "
+                f"speed-up {t['torch'] / t['genfast']:.3f}x")
+        if "no norm" in t:
+            rows[-1].update(no_norm_ms=1e3 * t["no norm"], ceiling=t["torch"] / t["no norm"])
+            line += f"   no norm {1e3 * t['no norm']:8.2f} ms (ceiling {t['torch'] / t['no norm']:.3f}x)"
+        print(line, flush=True)
         if args.profile:
             from torch.profiler import ProfilerActivity, profile
 

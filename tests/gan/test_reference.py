@@ -68,6 +68,21 @@ def test_genfast_bench_times_both_gan_steps(tmp_path):
     assert all(tuple(r["shape"]) == (4,) for r in rows)
 
 
+def test_the_ceiling_side_is_the_critic_without_instance_norms():
+    """bench_gan.py --ceiling: the third critic-step side trains the same critic minus its norms."""
+    from genfast.bench import gan
+
+    steps = gan.step_fns(4, ceiling=True)
+    assert set(steps["wgan-gp critic step"]) == {"genfast", "torch", "no norm"}
+    assert set(steps["dcgan D+G step"]) == {"genfast", "torch"}
+    bare = steps["wgan-gp critic step"]["no norm"]
+    params = [c.cell_contents for c in bare.__closure__ if isinstance(c.cell_contents, torch.nn.Module)]
+    assert len(params) == 1 and params[0].cfg["norm"] == "none"
+    before = [p.detach().clone() for p in params[0].parameters()]
+    bare()
+    assert any(not torch.equal(a, b) for a, b in zip(before, params[0].parameters()))
+
+
 def _report(seed, g_fd, b_fd, g_shares, b_shares):
     def side(fd, shares, steps):
         kl = sum(s * math.log(s * len(shares)) for s in shares)
