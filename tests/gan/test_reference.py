@@ -76,11 +76,11 @@ def test_the_ceiling_side_is_the_critic_without_instance_norms():
     assert set(steps["wgan-gp critic step"]) == {"genfast", "torch", "no norm"}
     assert set(steps["dcgan D+G step"]) == {"genfast", "torch"}
     bare = steps["wgan-gp critic step"]["no norm"]
-    params = [c.cell_contents for c in bare.__closure__ if isinstance(c.cell_contents, torch.nn.Module)]
-    assert len(params) == 1 and params[0].cfg["norm"] == "none"
-    before = [p.detach().clone() for p in params[0].parameters()]
+    critics = [c.cell_contents for c in bare.__closure__ if isinstance(c.cell_contents, torch.nn.Module)]
+    assert len(critics) == 1 and critics[0].cfg["norm"] == "none"
+    before = [p.detach().clone() for p in critics[0].parameters()]
     bare()
-    assert any(not torch.equal(a, b) for a, b in zip(before, params[0].parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, critics[0].parameters()))
 
 
 def _report(seed, g_fd, b_fd, g_shares, b_shares):
