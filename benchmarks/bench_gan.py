@@ -63,13 +63,14 @@ def main() -> None:
         steps.update(gan.step_fns(args.batch, amp=True))
     for name, fns in steps.items():
         t = time_interleaved(fns, torch.device("cpu"), warmup=3, repeat=args.repeat, max_seconds=30.0)
-        rows.append({"case": name, "threads": args.threads, "batch": args.batch, "genfast_ms": 1e3 * t["genfast"],
-                     "torch_ms": 1e3 * t["torch"], "speedup": t["torch"] / t["genfast"]})
-        line = (f"{name:22s} genfast {1e3 * t['genfast']:8.2f} ms   torch.nn {1e3 * t['torch']:8.2f} ms   "
-                f"speed-up {t['torch'] / t['genfast']:.3f}x")
+        row = {"case": name, "threads": args.threads, "batch": args.batch, "genfast_ms": 1e3 * t["genfast"],
+               "torch_ms": 1e3 * t["torch"], "speedup": t["torch"] / t["genfast"]}
+        line = (f"{name:22s} genfast {row['genfast_ms']:8.2f} ms   torch.nn {row['torch_ms']:8.2f} ms   "
+                f"speed-up {row['speedup']:.3f}x")
         if "no norm" in t:
-            rows[-1].update(no_norm_ms=1e3 * t["no norm"], ceiling=t["torch"] / t["no norm"])
-            line += f"   no norm {1e3 * t['no norm']:8.2f} ms (ceiling {t['torch'] / t['no norm']:.3f}x)"
+            row.update(no_norm_ms=1e3 * t["no norm"], ceiling=t["torch"] / t["no norm"])
+            line += f"   no norm {row['no_norm_ms']:8.2f} ms (ceiling {row['ceiling']:.3f}x)"
+        rows.append(row)
         print(line, flush=True)
         if args.profile:
             from torch.profiler import ProfilerActivity, profile
