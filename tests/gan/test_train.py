@@ -8,7 +8,7 @@ import torch
 
 from genfast.checks import ArgumentError
 from genfast.gan import load_generator, sample
-from genfast.gan.train import LOSS_DEFAULTS, RECIPES, GANConfig, train_gan
+from genfast.gan.train import GENERIC, LOSS_DEFAULTS, RECIPES, GANConfig, train_gan
 from genfast.training import CheckpointError, TrainingInterrupted
 from helpers import equal_state
 
@@ -30,9 +30,11 @@ def test_defaults_follow_the_papers_and_the_recipe():
     c = GANConfig(data="fashion-mnist", loss="wgan-gp").resolved()
     assert (c.optimizer, c.lr_d, c.betas, c.k, c.gp_weight, c.norm) == ("adam", 1e-4, (0.5, 0.9), 5, 10.0, "layer")
     c = GANConfig(data="fashion-mnist").resolved()
-    assert (c.loss, c.lr_d, c.betas, c.k, c.arch, c.norm, c.ema) == ("nonsaturating", 2e-4, (0.5, 0.999), 1, "dcgan",
-                                                                     "batch", RECIPES["fashion-mnist"]["ema"])
-    assert GANConfig(data="fashion-mnist", recipe=False).resolved().ema == 0.0
+    assert (c.loss, c.lr_d, c.betas, c.k, c.arch, c.norm, c.ema, c.steps) == (
+        "nonsaturating", 2e-4, (0.5, 0.999), 1, "dcgan", "batch", RECIPES["fashion-mnist"]["ema"],
+        RECIPES["fashion-mnist"]["steps"])
+    c = GANConfig(data="fashion-mnist", recipe=False).resolved()
+    assert (c.ema, c.steps) == (0.0, GENERIC["steps"])
     c = GANConfig(data="ring8").resolved()
     for key, value in RECIPES["ring8"].items():
         assert getattr(c, key) == value
