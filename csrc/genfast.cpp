@@ -56,6 +56,24 @@ TORCH_LIBRARY(genfast, m) {
       "Tensor? shift, Tensor? gg_x, Tensor? gg_scale, Tensor? gg_shift, str activation, float negative_slope) "
       "-> (Tensor, Tensor, Tensor)");
 
+  // ---- stem_conv2d: a convolution (dilation 1, one group, zero padding) for inputs with few channels,
+  // the first layer of an image discriminator, with its activation ("none", "relu", "leaky_relu")
+  // fused; math in csrc/stem_conv2d/stem_conv2d.h. Given slopes_of (an earlier output), the forward
+  // is the layer linearised there: the sum times the activation's slopes at slopes_of. The backward
+  // ops read the slopes from out (the forward's output; None with activation "none"). At fixed
+  // slopes the three are linear in each argument, and the op's autograd differentiates each one
+  // with the others, so gradient penalties run every derivative on these kernels.
+  m.def(
+      "stem_conv2d(Tensor x, Tensor weight, Tensor? bias, Tensor? slopes_of, int[2] stride, int[2] padding, "
+      "str activation, float negative_slope) -> Tensor");
+  m.def(
+      "stem_conv2d_backward_input(Tensor grad_out, Tensor? out, Tensor weight, int[2] input_hw, int[2] stride, "
+      "int[2] padding, str activation, float negative_slope) -> Tensor");
+  // Returns (grad_weight, grad_bias).
+  m.def(
+      "stem_conv2d_backward_weight(Tensor grad_out, Tensor? out, Tensor x, int[2] kernel_size, int[2] stride, "
+      "int[2] padding, str activation, float negative_slope) -> (Tensor, Tensor)");
+
   // ---- lstm_sample: a character LSTM's whole sampling loop. Consumes prime (B, P), then draws
   // uniforms.size(0) tokens per row from softmax(logits / temperature) restricted by top_k (0: off)
   // and top_p (1: off), by inverse CDF on the given uniforms (steps, B) float64; temperature 0 is the

@@ -22,6 +22,7 @@ BENCHES = {
     "dream": "genfast.bench.dream",
     "adversarial": "genfast.bench.adversarial",
     "gan": "genfast.bench.gan",
+    "stem_conv2d": "genfast.bench.stem_conv2d",
 }
 
 __all__ = ["Case", "Result", "machine_mm_gflops", "run_cases", "time_fn", "BENCHES", "script"]

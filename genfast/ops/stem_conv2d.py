@@ -1,0 +1,177 @@
+"""Stem convolution: a 2-D convolution for inputs with few channels, the first layer of an image
+discriminator, with its activation fused (native: csrc/stem_conv2d/, reference:
+genfast/reference/stem_conv2d.py).
+
+On the CPU, torch runs convolutions through oneDNN, which is fast on wide layers and slow on a
+layer with 1 or 3 input channels: its input gradient, which a WGAN-GP or R1 penalty needs on every
+critic step, and its forward run far below the machine's FLOP rate there. The native kernels treat
+the three products of such a layer as GEMMs with one short side (csrc/stem_conv2d/stem_conv2d_cpu.cpp).
+Dilation 1, one group, zero padding; any number of channels is correct, few are fast.
+
+The activation (relu or leaky_relu) is applied to the output rows while they are in cache, and
+its slopes to the incoming gradient as the backward reads it: the layer's output is the largest
+tensor of a small critic, and a separate LeakyReLU makes two more passes over it forward and two
+backward. At fixed slopes the forward and its two backward ops are each linear in each argument,
+so the autograd below differentiates every one of them with the others: double (and higher)
+backward is exact and runs on the same kernels. On CUDA the ops are cuDNN's convolution behind
+the same schema.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from genfast import _native
+from genfast.checks import ArgumentError, check_choice, check_int, check_number, check_tensor, fail
+from genfast.reference import stem_conv2d as ref
+
+WHERE = "genfast.stem_conv2d"
+
+
+def _pair(value, name: str, low: int) -> tuple[int, int]:
+    """An int or a pair of ints, each >= low, as (h, w)."""
+    items = (value, value) if not isinstance(value, (tuple, list)) else tuple(value)
+    if len(items) != 2:
+        raise fail(name, "an int or a pair of ints (h, w)", value, where=WHERE)
+    for v in items:
+        check_int(v, name, low, where=WHERE)
+    return int(items[0]), int(items[1])
+
+
+def _check(x, weight, bias, stride, padding):
+    check_tensor(x, "x", dims=(4,), shape="(N, C, H, W)", floating=True, where=WHERE)
+    check_tensor(weight, "weight", dims=(4,), shape="(O, C, KH, KW)", floating=True, where=WHERE,
+                 device=x.device, like="x's")
+    if weight.dtype != x.dtype:
+        raise fail("weight", f"x's dtype ({x.dtype})", str(weight.dtype), where=WHERE)
+    if weight.shape[1] != x.shape[1]:
+        raise ArgumentError("weight", f"expected weight of shape (O, {x.shape[1]}, KH, KW) to match x with "
+                                      f"C = {x.shape[1]}, got shape {tuple(weight.shape)}", where=WHERE)
+    if bias is not None:
+        check_tensor(bias, "bias", dims=(1,), shape=f"({weight.shape[0]},)", floating=True, where=WHERE,
+                     device=x.device, like="x's")
+        if bias.shape[0] != weight.shape[0] or bias.dtype != x.dtype:
+            raise fail("bias", f"shape ({weight.shape[0]},) and dtype {x.dtype}",
+                       f"shape {tuple(bias.shape)}, dtype {bias.dtype}", where=WHERE)
+    stride, padding = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
+    for i, dim in enumerate("HW"):
+        if x.shape[2 + i] + 2 * padding[i] < weight.shape[2 + i]:
+            raise ArgumentError("x", f"expected x's padded {dim} ({x.shape[2 + i]} + 2 * {padding[i]}) to be at "
+                                     f"least the kernel's ({weight.shape[2 + i]})", where=WHERE)
+    return stride, padding
+
+
+def stem_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride=1, padding=0,
+                *, activation: str = "none", negative_slope: float = 0.01, impl: str = "auto") -> torch.Tensor:
+    """activation(torch.nn.functional.conv2d(x, weight, bias, stride, padding)), dilation 1, one group.
+
+    Args:
+        x: (N, C, H, W), any floating dtype (float16/bfloat16 computed in float32).
+        weight: (O, C, KH, KW), x's dtype and device.
+        bias: (O,) or None.
+        stride, padding: an int or a pair (h, w).
+        activation: "none", "relu" or "leaky_relu" (with negative_slope >= 0), fused.
+        impl: "auto" | "native" | "reference" (see genfast._native).
+
+    Returns:
+        (N, O, Ho, Wo) in x's dtype, Ho = (H + 2 ph - KH) // sh + 1 (and Wo alike).
+    """
+    stride, padding = _check(x, weight, bias, stride, padding)
+    check_choice(activation, "activation", ref.ACTIVATIONS, where=WHERE)
+    check_number(negative_slope, "negative_slope", where=WHERE)
+    if _native.resolve("stem_conv2d", impl, x.device):
+        return torch.ops.genfast.stem_conv2d(x, weight, bias, None, list(stride), list(padding), activation,
+                                             float(negative_slope))
+    return ref.stem_conv2d(x, weight, bias, stride, padding, activation, negative_slope)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fake (meta) kernels and autograd, registered when the native library is loaded.
+
+
+def _register() -> None:
+    ops = torch.ops.genfast
+
+    @torch.library.register_fake("genfast::stem_conv2d")
+    def _(x, weight, bias, slopes_of, stride, padding, activation, negative_slope):
+        ho, wo = ref.output_hw(x.shape[2:], weight.shape[2:], stride, padding)
+        return x.new_empty((x.shape[0], weight.shape[0], ho, wo))
+
+    @torch.library.register_fake("genfast::stem_conv2d_backward_input")
+    def _(grad_out, out, weight, input_hw, stride, padding, activation, negative_slope):
+        return grad_out.new_empty((grad_out.shape[0], weight.shape[1], *input_hw))
+
+    @torch.library.register_fake("genfast::stem_conv2d_backward_weight")
+    def _(grad_out, out, x, kernel_size, stride, padding, activation, negative_slope):
+        return grad_out.new_empty((grad_out.shape[1], x.shape[1], *kernel_size)), grad_out.new_empty(grad_out.shape[1])
+
+    # y = a(conv(x, W) + b), or the linearised conv(x, W) + b times a'(slopes_of): with dz = dy a'(m),
+    # m = slopes_of or y, dx = backward_input(dy, m, W) and (dW, db) = backward_weight(dy, m, x)
+    def forward_setup(ctx, inputs, output):
+        x, weight, bias, slopes_of, stride, padding, activation, negative_slope = inputs
+        fused = ref.activation_slope(activation, negative_slope) is not None
+        ctx.save_for_backward(x, weight, (slopes_of if slopes_of is not None else output) if fused else None)
+        ctx.args = (list(x.shape[2:]), list(weight.shape[2:]), stride, padding, activation, negative_slope)
+
+    def forward_backward(ctx, grad):
+        x, weight, m = ctx.saved_tensors
+        input_hw, kernel_size, stride, padding, activation, slope = ctx.args
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            gx = ops.stem_conv2d_backward_input(grad, m, weight, input_hw, stride, padding, activation, slope)
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            gw, gb = ops.stem_conv2d_backward_weight(grad, m, x, kernel_size, stride, padding, activation, slope)
+        return gx, gw, gb, None, None, None, None, None
+
+    torch.library.register_autograd("genfast::stem_conv2d", forward_backward, setup_context=forward_setup)
+
+    # dx = backward_input(dy, m, W) is the adjoint of the linearised conv(., W): its cotangent ggx
+    # gives d(dy) = conv(ggx, W) a'(m) and dW = backward_weight(dy, m, ggx); m only picks slopes
+    def input_setup(ctx, inputs, output):
+        grad_out, out, weight, input_hw, stride, padding, activation, negative_slope = inputs
+        ctx.save_for_backward(grad_out, out, weight)
+        ctx.args = (list(weight.shape[2:]), stride, padding, activation, negative_slope)
+
+    def input_backward(ctx, gg):
+        grad_out, out, weight = ctx.saved_tensors
+        kernel_size, stride, padding, activation, slope = ctx.args
+        d_grad = d_weight = None
+        if ctx.needs_input_grad[0]:
+            d_grad = ops.stem_conv2d(gg, weight, None, out, stride, padding, activation, slope)
+        if ctx.needs_input_grad[2]:
+            d_weight, _ = ops.stem_conv2d_backward_weight(grad_out, out, gg, kernel_size, stride, padding, activation,
+                                                          slope)
+        return d_grad, None, d_weight, None, None, None, None, None
+
+    torch.library.register_autograd("genfast::stem_conv2d_backward_input", input_backward, setup_context=input_setup)
+
+    # (dW, db) = backward_weight(dy, m, x) is bilinear in (dy, x): the cotangents (ggW, ggb) give
+    # d(dy) = (conv(x, ggW) + ggb) a'(m) and dx = backward_input(dy, m, ggW)
+    def weight_setup(ctx, inputs, output):
+        grad_out, out, x, kernel_size, stride, padding, activation, negative_slope = inputs
+        ctx.save_for_backward(grad_out, out, x)
+        ctx.args = (list(x.shape[2:]), list(kernel_size), stride, padding, activation, negative_slope)
+
+    def weight_backward(ctx, gg_weight, gg_bias):
+        grad_out, out, x = ctx.saved_tensors
+        input_hw, kernel_size, stride, padding, activation, slope = ctx.args
+        d_grad = d_x = None
+        if gg_weight is None:
+            gg_weight = x.new_zeros((grad_out.shape[1], x.shape[1], *kernel_size))
+        if ctx.needs_input_grad[0]:
+            d_grad = ops.stem_conv2d(x, gg_weight, gg_bias, out, stride, padding, activation, slope)
+        if ctx.needs_input_grad[2]:
+            d_x = ops.stem_conv2d_backward_input(grad_out, out, gg_weight, input_hw, stride, padding, activation,
+                                                 slope)
+        return d_grad, None, d_x, None, None, None, None, None
+
+    torch.library.register_autograd("genfast::stem_conv2d_backward_weight", weight_backward,
+                                    setup_context=weight_setup)
+
+
+#: public function -> the registered native ops it runs (all must be built for it to be native)
+NATIVE = {"stem_conv2d": ("stem_conv2d", "stem_conv2d_backward_input", "stem_conv2d_backward_weight")}
+
+if _native.load_error() is None:
+    _register()
+    _native.precompute(NATIVE)
