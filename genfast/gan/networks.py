@@ -16,8 +16,10 @@ Discriminator options against mode collapse: `minibatch_stddev` (group size, 0 =
 `mbstd_channels`), `minibatch_disc` (number of minibatch-discrimination features, 0 = off;
 `mbdisc_dims` kernel dimensions), `pack` (PacGAN: D judges `pack` samples concatenated along the
 feature / channel axis and outputs one score per pack), `norm` in batch / instance / layer / none
-(instance is genfast.nn.InstanceNorm2d with the LeakyReLU fused; not for the MLP).
-`impl="torch"` builds the same network from plain torch.nn layers (torch.nn.InstanceNorm2d +
+(instance is genfast.nn.InstanceNorm2d with the LeakyReLU fused; not for the MLP). The DCGAN
+discriminator's first convolution, on the image's few channels, is genfast.nn.StemConv2d with the
+LeakyReLU fused.
+`impl="torch"` builds the same network from plain torch.nn layers (torch.nn.Conv2d, torch.nn.InstanceNorm2d +
 LeakyReLU, the reference minibatch stddev), with the same state_dict: the benchmark's baseline.
 """
 
@@ -29,7 +31,7 @@ import torch
 from torch import nn
 
 from genfast.checks import ArgumentError, check_choice, check_int, check_number
-from genfast.nn import InstanceNorm2d, MinibatchDiscrimination, MinibatchStdDev
+from genfast.nn import InstanceNorm2d, MinibatchDiscrimination, MinibatchStdDev, StemConv2d
 from genfast.reference.minibatch_stddev import minibatch_stddev as minibatch_stddev_reference
 
 ARCHS = ("mlp", "dcgan")
@@ -265,7 +267,11 @@ class DCGANDiscriminator(_Packed):
         self.cfg = cfg
         c, size = cfg["in_shape"][0], cfg["in_shape"][1]
         w, norm, impl = cfg["width"], cfg["norm"], cfg["impl"]
-        layers = [nn.Conv2d(cfg["pack"] * c, w, 4, 2, 1), nn.LeakyReLU(SLOPE)]
+        if impl == "genfast":   # the LeakyReLU fused into the stem; Identity keeps torch's state_dict keys
+            layers = [StemConv2d(cfg["pack"] * c, w, 4, 2, 1, activation="leaky_relu", negative_slope=SLOPE),
+                      nn.Identity()]
+        else:
+            layers = [nn.Conv2d(cfg["pack"] * c, w, 4, 2, 1), nn.LeakyReLU(SLOPE)]
         if size == 28:      # 28 -> 14 -> 7 -> 4
             plan = [(w, 2 * w, 4, 2, 1), (2 * w, 4 * w, 3, 2, 1)]
         else:               # 64 -> 32 -> 16 -> 8 -> 4
