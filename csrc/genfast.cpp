@@ -1,6 +1,6 @@
 // Every genfast schema, in one place. Kernels register per device in csrc/<op>/<op>_{cpu,cuda}.*;
-// autograd and fake (meta) kernels are registered from Python (genfast/ops/<op>.py), except the
-// minibatch_stddev autograd, which is C++ (csrc/minibatch_stddev/minibatch_stddev_autograd.cpp).
+// fake (meta) kernels are registered from Python (genfast/ops/<op>.py), and so is autograd, except
+// where it is C++ (csrc/<op>/<op>_autograd.cpp: minibatch_stddev, instance_norm, stem_conv2d).
 //
 // Backward passes are ops of their own, so they dispatch, compile and show up in profiles
 // under their names.

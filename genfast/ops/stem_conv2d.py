@@ -12,9 +12,11 @@ The activation (relu or leaky_relu) is applied to the output rows while they are
 its slopes to the incoming gradient as the backward reads it: the layer's output is the largest
 tensor of a small critic, and a separate LeakyReLU makes two more passes over it forward and two
 backward. At fixed slopes the forward and its two backward ops are each linear in each argument,
-so the autograd below differentiates every one of them with the others: double (and higher)
-backward is exact and runs on the same kernels. On CUDA the ops are cuDNN's convolution behind
-the same schema.
+so their autograd (registered in C++, csrc/stem_conv2d/stem_conv2d_autograd.cpp: cheaper per node,
+and it skips the weights' gradient in a penalty's first pass, which a Python node cannot know)
+differentiates every one of them with the others: double (and higher) backward is exact and runs
+on the same kernels. Only the fake kernels are registered here. On CUDA the ops are cuDNN's
+convolution behind the same schema.
 """
 
 from __future__ import annotations
@@ -86,12 +88,10 @@ def stem_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 
 
 # ---------------------------------------------------------------------------------------------
-# Fake (meta) kernels and autograd, registered when the native library is loaded.
+# Fake (meta) kernels, registered when the native library is loaded.
 
 
 def _register() -> None:
-    ops = torch.ops.genfast
-
     @torch.library.register_fake("genfast::stem_conv2d")
     def _(x, weight, bias, slopes_of, stride, padding, activation, negative_slope):
         ho, wo = ref.output_hw(x.shape[2:], weight.shape[2:], stride, padding)
@@ -104,69 +104,6 @@ def _register() -> None:
     @torch.library.register_fake("genfast::stem_conv2d_backward_weight")
     def _(grad_out, out, x, kernel_size, stride, padding, activation, negative_slope):
         return grad_out.new_empty((grad_out.shape[1], x.shape[1], *kernel_size)), grad_out.new_empty(grad_out.shape[1])
-
-    # y = a(conv(x, W) + b), or the linearised conv(x, W) + b times a'(slopes_of): with dz = dy a'(m),
-    # m = slopes_of or y, dx = backward_input(dy, m, W) and (dW, db) = backward_weight(dy, m, x)
-    def forward_setup(ctx, inputs, output):
-        x, weight, bias, slopes_of, stride, padding, activation, negative_slope = inputs
-        fused = ref.activation_slope(activation, negative_slope) is not None
-        ctx.save_for_backward(x, weight, (slopes_of if slopes_of is not None else output) if fused else None)
-        ctx.args = (list(x.shape[2:]), list(weight.shape[2:]), stride, padding, activation, negative_slope)
-
-    def forward_backward(ctx, grad):
-        x, weight, m = ctx.saved_tensors
-        input_hw, kernel_size, stride, padding, activation, slope = ctx.args
-        gx = gw = gb = None
-        if ctx.needs_input_grad[0]:
-            gx = ops.stem_conv2d_backward_input(grad, m, weight, input_hw, stride, padding, activation, slope)
-        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-            gw, gb = ops.stem_conv2d_backward_weight(grad, m, x, kernel_size, stride, padding, activation, slope)
-        return gx, gw, gb, None, None, None, None, None
-
-    torch.library.register_autograd("genfast::stem_conv2d", forward_backward, setup_context=forward_setup)
-
-    # dx = backward_input(dy, m, W) is the adjoint of the linearised conv(., W): its cotangent ggx
-    # gives d(dy) = conv(ggx, W) a'(m) and dW = backward_weight(dy, m, ggx); m only picks slopes
-    def input_setup(ctx, inputs, output):
-        grad_out, out, weight, input_hw, stride, padding, activation, negative_slope = inputs
-        ctx.save_for_backward(grad_out, out, weight)
-        ctx.args = (list(weight.shape[2:]), stride, padding, activation, negative_slope)
-
-    def input_backward(ctx, gg):
-        grad_out, out, weight = ctx.saved_tensors
-        kernel_size, stride, padding, activation, slope = ctx.args
-        d_grad = d_weight = None
-        if ctx.needs_input_grad[0]:
-            d_grad = ops.stem_conv2d(gg, weight, None, out, stride, padding, activation, slope)
-        if ctx.needs_input_grad[2]:
-            d_weight, _ = ops.stem_conv2d_backward_weight(grad_out, out, gg, kernel_size, stride, padding, activation,
-                                                          slope)
-        return d_grad, None, d_weight, None, None, None, None, None
-
-    torch.library.register_autograd("genfast::stem_conv2d_backward_input", input_backward, setup_context=input_setup)
-
-    # (dW, db) = backward_weight(dy, m, x) is bilinear in (dy, x): the cotangents (ggW, ggb) give
-    # d(dy) = (conv(x, ggW) + ggb) a'(m) and dx = backward_input(dy, m, ggW)
-    def weight_setup(ctx, inputs, output):
-        grad_out, out, x, kernel_size, stride, padding, activation, negative_slope = inputs
-        ctx.save_for_backward(grad_out, out, x)
-        ctx.args = (list(x.shape[2:]), list(kernel_size), stride, padding, activation, negative_slope)
-
-    def weight_backward(ctx, gg_weight, gg_bias):
-        grad_out, out, x = ctx.saved_tensors
-        input_hw, kernel_size, stride, padding, activation, slope = ctx.args
-        d_grad = d_x = None
-        if gg_weight is None:
-            gg_weight = x.new_zeros((grad_out.shape[1], x.shape[1], *kernel_size))
-        if ctx.needs_input_grad[0]:
-            d_grad = ops.stem_conv2d(x, gg_weight, gg_bias, out, stride, padding, activation, slope)
-        if ctx.needs_input_grad[2]:
-            d_x = ops.stem_conv2d_backward_input(grad_out, out, gg_weight, input_hw, stride, padding, activation,
-                                                 slope)
-        return d_grad, None, d_x, None, None, None, None, None
-
-    torch.library.register_autograd("genfast::stem_conv2d_backward_weight", weight_backward,
-                                    setup_context=weight_setup)
 
 
 #: public function -> the registered native ops it runs (all must be built for it to be native)

@@ -295,3 +295,19 @@ def test_cuda_matches_reference():
             (g,) = torch.autograd.grad(out.square().sum(), xin, create_graph=True)
             g.square().sum().backward()
         torch.testing.assert_close(wg.grad.cpu().double(), wr.grad, rtol=1e-3, atol=1e-3 * wr.grad.abs().max().item())
+
+
+@needs_native
+def test_a_penalty_first_pass_skips_the_weight_gradient():
+    # autograd.grad(score, x) wants only x's gradient: the C++ node asks the running pass and does
+    # not call backward_weight (a Python node would, for the weights require grad)
+    x = randn(4, 1, 8, 8, seed=21).requires_grad_()
+    w, b = randn(6, 1, 4, 4, seed=22).requires_grad_(), randn(6, seed=23).requires_grad_()
+    score = ops.stem_conv2d(x, w, b, 2, 1, activation="leaky_relu", negative_slope=0.2, impl="native").sum()
+    with torch.profiler.profile() as prof:
+        (g,) = torch.autograd.grad(score, x, create_graph=True)
+    names = [e.name for e in prof.events()]
+    assert "genfast::stem_conv2d_backward_input" in names
+    assert "genfast::stem_conv2d_backward_weight" not in names
+    g.square().sum().backward()          # the penalty's backward does reach the weights
+    assert w.grad is not None and b.grad is None   # (b enters the input gradient only through the slopes)
