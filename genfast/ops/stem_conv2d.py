@@ -75,9 +75,17 @@ def stem_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
         activation: "none", "relu" or "leaky_relu" (with negative_slope >= 0), fused.
         impl: "auto" | "native" | "reference" (see genfast._native).
 
+    Under autocast x, weight and bias are cast to the autocast dtype first, as for torch's conv2d.
+
     Returns:
         (N, O, Ho, Wo) in x's dtype, Ho = (H + 2 ph - KH) // sh + 1 (and Wo alike).
     """
+    if isinstance(x, torch.Tensor) and torch.is_autocast_enabled(x.device.type):
+        # as torch's conv2d under autocast: the inputs in the autocast dtype (the kernels compute
+        # float16/bfloat16 in float32 and round the output once)
+        dtype = torch.get_autocast_dtype(x.device.type)
+        x, weight = x.to(dtype), weight.to(dtype) if isinstance(weight, torch.Tensor) else weight
+        bias = bias.to(dtype) if isinstance(bias, torch.Tensor) else bias
     stride, padding = _check(x, weight, bias, stride, padding)
     check_choice(activation, "activation", ref.ACTIVATIONS, where=WHERE)
     check_number(negative_slope, "negative_slope", where=WHERE)

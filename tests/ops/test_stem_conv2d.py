@@ -311,3 +311,18 @@ def test_a_penalty_first_pass_skips_the_weight_gradient():
     assert "genfast::stem_conv2d_backward_weight" not in names
     g.square().sum().backward()          # the penalty's backward does reach the weights
     assert w.grad is not None and b.grad is None   # (b enters the input gradient only through the slopes)
+
+
+@pytest.mark.parametrize("impl", ["auto", "reference"])
+def test_autocast_casts_like_conv2d(impl):
+    # a bfloat16 image (a generator's output under autocast) into a float32 layer: as conv2d does,
+    # everything runs in the autocast dtype, and gradients reach the float32 weights
+    x = randn(4, 1, 8, 8, seed=24).bfloat16()
+    w, b = randn(6, 1, 4, 4, seed=25).requires_grad_(), randn(6, seed=26).requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = ops.stem_conv2d(x, w, b, 2, 1, activation="leaky_relu", negative_slope=0.2, impl=impl)
+        want = F.leaky_relu(F.conv2d(x, w, b, 2, 1), 0.2)
+    assert y.dtype == want.dtype == torch.bfloat16
+    torch.testing.assert_close(y.float(), want.float(), rtol=1.6e-2, atol=1.6e-2 * want.abs().max().item())
+    y.float().sum().backward()
+    assert w.grad.dtype == torch.float32 and torch.isfinite(w.grad).all()
