@@ -1,9 +1,10 @@
 """GAN training steps, genfast layers vs the same architecture in plain torch.nn layers.
 
 Both sides are genfast.gan.networks' DCGAN critic for 28 x 28 (instance norm + LeakyReLU, minibatch
-stddev), built once with impl="genfast" (the fused native InstanceNorm2d, the native minibatch
-stddev) and once with impl="torch" (torch.nn.InstanceNorm2d + LeakyReLU, the reference minibatch
-stddev), with the same weights. Cases:
+stddev), built once with impl="genfast" (the native StemConv2d with its LeakyReLU fused, the fused
+native InstanceNorm2d, the native minibatch stddev) and once with impl="torch" (torch.nn.Conv2d +
+LeakyReLU, torch.nn.InstanceNorm2d + LeakyReLU, the reference minibatch stddev), with the same
+weights. Cases:
 
 - "wgan-gp critic step": forward on real and fake, the gradient penalty (double backward), backward.
 - "dcgan D+G step": a non-saturating D step then a G step (G is the same plain DCGAN generator on
@@ -22,7 +23,7 @@ from genfast.gan import losses
 from genfast.gan.networks import build_discriminator, build_generator
 from genfast.training.amp import autocast
 
-PRIMARY_OP = "instance_norm"    # the native op the genfast side runs (with minibatch_stddev)
+PRIMARY_OP = "instance_norm"    # a native op the genfast side runs (with stem_conv2d and minibatch_stddev)
 DEFAULT_SHAPES = [(64,)]
 QUICK_SHAPES = [(8,)]
 SHAPE_SIZES = (1,)              # --shape BATCH
@@ -80,7 +81,7 @@ def _autocast(fn, device_type: str):
 
 def step_fns(batch: int = 64, device=None, amp: bool = False, ceiling: bool = False) -> dict:
     """name -> {"genfast": fn, "torch": fn}; with `amp` every step runs under autocast. With `ceiling`
-    the critic step gets a third side, "no norm": the same critic without its instance norms (norm
+    the critic step gets a third side, "no norm": the genfast critic without its instance norms (norm
     "none": conv bias + LeakyReLU), a normalisation that costs nothing. torch.nn / no norm is the most
     speed-up any instance norm can give the step."""
     g = torch.Generator().manual_seed(1)
