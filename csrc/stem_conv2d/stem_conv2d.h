@@ -22,7 +22,7 @@
 // fused activation saves the passes over the layer's output, the largest tensor of the critic.
 #pragma once
 
-#include <ATen/core/Tensor.h>
+#include <ATen/ATen.h>
 #include <c10/util/ArrayRef.h>
 #include <c10/util/string_view.h>
 
@@ -120,30 +120,36 @@ inline std::pair<Geometry, Act> check_forward(const at::Tensor& x, const at::Ten
   return {g, act};
 }
 
-inline void check_grad(const at::Tensor& grad_out, const Geometry& g, const char* op) {
-  TORCH_CHECK(grad_out.dim() == 4 && grad_out.size(0) == g.N && grad_out.size(1) == g.O &&
-                  grad_out.size(2) == g.Ho && grad_out.size(3) == g.Wo,
-              "genfast.", op, ": expected grad_out of shape (", g.N, ", ", g.O, ", ", g.Ho, ", ", g.Wo, "), got ",
-              grad_out.sizes());
+// The backward ops' grad_out (and its checks before the geometry is known) ...
+inline void check_grad_out(const at::Tensor& grad_out, const char* op) {
+  check_dim(grad_out, 4, op, "grad_out", "(N, O, Ho, Wo)");
+  check_floating(grad_out, op, "grad_out");
 }
 
-// The backward ops read the slopes from `out` (the forward's output) when the activation is fused.
+// ... and after: its shape, and `out` (the forward's output), which they read the slopes from when
+// the activation is fused.
+inline void check_grad_and_slopes(const at::Tensor& grad_out, const c10::optional<at::Tensor>& out, const Geometry& g,
+                                  const Act& act, const char* op) {
+  TORCH_CHECK(grad_out.size(0) == g.N && grad_out.size(1) == g.O && grad_out.size(2) == g.Ho && grad_out.size(3) == g.Wo,
+              "genfast.", op, ": expected grad_out of shape (", g.N, ", ", g.O, ", ", g.Ho, ", ", g.Wo, "), got ",
+              grad_out.sizes());
+  TORCH_CHECK(!act.fused || out.has_value(), "genfast.", op, ": expected out (the forward's output) with a fused activation");
+  check_slopes(out, grad_out.sizes(), grad_out, "grad_out", act, op, "out");
+}
+
 inline std::pair<Geometry, Act> check_backward_input(const at::Tensor& grad_out, const c10::optional<at::Tensor>& out,
                                                      const at::Tensor& weight, c10::IntArrayRef input_hw,
                                                      c10::IntArrayRef stride, c10::IntArrayRef padding,
                                                      c10::string_view activation, double negative_slope) {
   const char* op = "stem_conv2d_backward_input";
   const auto act = parse_activation(activation, negative_slope, op);
-  check_dim(grad_out, 4, op, "grad_out", "(N, O, Ho, Wo)");
-  check_floating(grad_out, op, "grad_out");
+  check_grad_out(grad_out, op);
   check_dim(weight, 4, op, "weight", "(O, C, KH, KW)");
   check_pair(grad_out, "grad_out", weight, "weight", op);
   const auto hw = pair_of(input_hw, op, "input_hw", 1);
   const auto g = measure(grad_out.size(0), weight.size(1), hw.first, hw.second, weight.size(0), weight.size(2),
                          weight.size(3), stride, padding, op);
-  check_grad(grad_out, g, op);
-  TORCH_CHECK(!act.fused || out.has_value(), "genfast.", op, ": expected out (the forward's output) with a fused activation");
-  check_slopes(out, grad_out.sizes(), grad_out, "grad_out", act, op, "out");
+  check_grad_and_slopes(grad_out, out, g, act, op);
   return {g, act};
 }
 
@@ -153,17 +159,24 @@ inline std::pair<Geometry, Act> check_backward_weight(const at::Tensor& grad_out
                                                       c10::string_view activation, double negative_slope) {
   const char* op = "stem_conv2d_backward_weight";
   const auto act = parse_activation(activation, negative_slope, op);
-  check_dim(grad_out, 4, op, "grad_out", "(N, O, Ho, Wo)");
-  check_floating(grad_out, op, "grad_out");
+  check_grad_out(grad_out, op);
   check_dim(x, 4, op, "x", "(N, C, H, W)");
   check_pair(grad_out, "grad_out", x, "x", op);
   const auto k = pair_of(kernel_size, op, "kernel_size", 1);
   const auto g = measure(x.size(0), x.size(1), x.size(2), x.size(3), grad_out.size(1), k.first, k.second, stride,
                          padding, op);
-  check_grad(grad_out, g, op);
-  TORCH_CHECK(!act.fused || out.has_value(), "genfast.", op, ": expected out (the forward's output) with a fused activation");
-  check_slopes(out, grad_out.sizes(), grad_out, "grad_out", act, op, "out");
+  check_grad_and_slopes(grad_out, out, g, act, op);
   return {g, act};
+}
+
+// a'(out): 1 where out > 0, else the slope (the float64 path's dz and slopes, and the CUDA side's)
+inline at::Tensor slope_factor(const at::Tensor& out, const Act& act) {
+  return at::where(out > 0, at::ones_like(out), at::full_like(out, act.slope));
+}
+
+// dz = dy * a'(out) with ATen ops (out: the forward's output; dy unchanged without an activation)
+inline at::Tensor masked_grad(const at::Tensor& grad_out, const c10::optional<at::Tensor>& out, const Act& act) {
+  return act.fused ? grad_out * slope_factor(*out, act).to(grad_out.scalar_type()) : grad_out;
 }
 
 }  // namespace genfast::stem_conv2d

@@ -387,11 +387,6 @@ inline at::Tensor compute(const at::Tensor& t) {
 
 inline const float* ptr_or_null(const at::Tensor& t) { return t.defined() ? t.data_ptr<float>() : nullptr; }
 
-// a'(out): 1 where out > 0, else the slope (the double path's dz and slopes)
-inline at::Tensor slope_factor(const at::Tensor& out, const Act& act) {
-  return at::where(out > 0, at::ones_like(out), at::full_like(out, act.slope));
-}
-
 at::Tensor stem_conv2d_cpu(const at::Tensor& x_in, const at::Tensor& weight_in, const c10::optional<at::Tensor>& bias_in,
                            const c10::optional<at::Tensor>& slopes_in, c10::IntArrayRef stride, c10::IntArrayRef padding,
                            c10::string_view activation, double negative_slope) {
@@ -431,7 +426,7 @@ at::Tensor stem_conv2d_backward_input_cpu(const at::Tensor& grad_in, const c10::
   auto gx = at::zeros({g.N, g.C, g.H, g.W}, gy.options());  // (the float kernel zeroes each sample again, in cache)
   if (gx.numel() == 0 || g.O == 0) return gx.to(grad_in.scalar_type());
   if (gy.scalar_type() == at::kDouble) {
-    if (act.fused) gy = gy * slope_factor(out, act);
+    gy = masked_grad(gy, out, act);
     backward_input_double(gy.data_ptr<double>(), w.data_ptr<double>(), gx.data_ptr<double>(), g);
     return gx;
   }
@@ -453,7 +448,7 @@ std::tuple<at::Tensor, at::Tensor> stem_conv2d_backward_weight_cpu(
   const auto dtype = grad_in.scalar_type();
   if (gw.numel() == 0 || g.N == 0) return {gw.to(dtype), gb.to(dtype)};
   if (gy.scalar_type() == at::kDouble) {
-    if (act.fused) gy = gy * slope_factor(out, act);
+    gy = masked_grad(gy, out, act);
     backward_weight_double(gy.data_ptr<double>(), x.data_ptr<double>(), gw.data_ptr<double>(), g);
     return {gw, gy.sum({0, 2, 3})};
   }

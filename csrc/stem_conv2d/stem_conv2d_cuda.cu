@@ -13,11 +13,6 @@
 namespace genfast::stem_conv2d {
 namespace {
 
-// a'(out): 1 where out > 0, else the slope
-at::Tensor slope_factor(const at::Tensor& out, const Act& act) {
-  return at::where(out > 0, at::ones_like(out), at::full_like(out, act.slope));
-}
-
 at::Tensor stem_conv2d_cuda(const at::Tensor& x, const at::Tensor& weight, const c10::optional<at::Tensor>& bias,
                             const c10::optional<at::Tensor>& slopes_of, c10::IntArrayRef stride,
                             c10::IntArrayRef padding, c10::string_view activation, double negative_slope) {
@@ -37,8 +32,7 @@ at::Tensor stem_conv2d_backward_input_cuda(const at::Tensor& grad_out, const c10
                                             negative_slope);
   const Geometry& g = checked.first;
   const c10::cuda::CUDAGuard guard(grad_out.device());
-  const auto dz = checked.second.fused ? grad_out * slope_factor(*out, checked.second).to(grad_out.scalar_type())
-                                       : grad_out;
+  const auto dz = masked_grad(grad_out, out, checked.second);
   // the transposed convolution, with the output padding that restores the input's size
   const int64_t oph = g.H - ((g.Ho - 1) * g.sh - 2 * g.ph + g.KH);
   const int64_t opw = g.W - ((g.Wo - 1) * g.sw - 2 * g.pw + g.KW);
@@ -53,8 +47,7 @@ std::tuple<at::Tensor, at::Tensor> stem_conv2d_backward_weight_cuda(
                                              negative_slope);
   const Geometry& g = checked.first;
   const c10::cuda::CUDAGuard guard(x.device());
-  const auto dz = checked.second.fused ? grad_out * slope_factor(*out, checked.second).to(grad_out.scalar_type())
-                                       : grad_out;
+  const auto dz = masked_grad(grad_out, out, checked.second);
   // convolution_backward reads only the weight's shape
   const auto shape = at::empty({g.O, g.C, g.KH, g.KW}, x.options());
   auto grads = at::convolution_backward(dz, x, shape, std::vector<int64_t>{g.O}, stride, padding, {1, 1}, false,
