@@ -4,7 +4,7 @@ genfast/reference/stem_conv2d.py).
 
 On the CPU, torch runs convolutions through oneDNN, which is fast on wide layers and slow on a
 layer with 1 or 3 input channels: its input gradient, which a WGAN-GP or R1 penalty needs on every
-critic step, and its forward run far below the machine's FLOP rate there. The native kernels treat
+critic step, runs far below the machine's FLOP rate there, and its forward does in some contexts. The native kernels treat
 the three products of such a layer as GEMMs with one short side (csrc/stem_conv2d/stem_conv2d_cpu.cpp).
 Dilation 1, one group, zero padding; any number of channels is correct, few are fast.
 
