@@ -48,8 +48,8 @@ inline Act parse_activation(c10::string_view s, double negative_slope, const cha
   return {true, negative_slope};
 }
 
-// `name` (an output of the forward, for its slopes) must be given when the activation is fused,
-// shaped like the output.
+// `name` (an output of the forward, for its slopes), when given with a fused activation, must be
+// shaped like the output and sit beside `like`.
 inline void check_slopes(const c10::optional<at::Tensor>& t, c10::IntArrayRef shape, const at::Tensor& like,
                          const char* like_name, const Act& act, const char* op, const char* name) {
   if (!act.fused || !t.has_value()) return;

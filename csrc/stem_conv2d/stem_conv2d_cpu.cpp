@@ -9,13 +9,11 @@
 // The activation is applied where the output is still in cache: on the forward's output rows right
 // after the product, and on dy (dz = dy * a'(out)) as it is read for a product, with the bias
 // gradient summed there too. The forward and backward_input split samples across threads;
-// backward_weight splits rows of dW
-// and walks the samples in order, so every sum has a fixed order and the result does not depend on
-// the number of threads. float16 / bfloat16 are computed in float32 and rounded once at the end;
+// backward_weight sums fixed groups of samples into partials and adds them in group order, so
+// every sum has a fixed order and the result does not depend on the number of threads. float16 / bfloat16 are computed in float32 and rounded once at the end;
 // float64 (gradcheck) takes plain loops.
 
 #include <ATen/ATen.h>
-#include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
@@ -73,7 +71,7 @@ inline void epilogue(float* row, int64_t L, float b, const float* slopes, const 
   }
 }
 
-// dst = dy * a'(out) over n values; returns their sum (in a fixed order) when `sum` is set.
+// dst = dy * a'(out) over n values; returns their sum (in a fixed order).
 inline float mask_grad(const float* dy, const float* out, float slope, float* dst, int64_t n) {
   const Vec vs(slope), zero(0.f), one(1.f);
   Vec acc(0.f);
@@ -423,8 +421,8 @@ at::Tensor stem_conv2d_backward_input_cpu(const at::Tensor& grad_in, const c10::
   auto gy = compute(grad_in);
   const auto w = compute(weight_in);
   const auto out = act.fused ? compute(*out_in).to(gy.scalar_type()) : at::Tensor();
-  auto gx = at::zeros({g.N, g.C, g.H, g.W}, gy.options());  // (the float kernel zeroes each sample again, in cache)
-  if (gx.numel() == 0 || g.O == 0) return gx.to(grad_in.scalar_type());
+  if (g.N * g.C * g.H * g.W == 0 || g.O == 0) return at::zeros({g.N, g.C, g.H, g.W}, grad_in.options());
+  auto gx = at::empty({g.N, g.C, g.H, g.W}, gy.options());  // (the kernels zero each sample, in cache)
   if (gy.scalar_type() == at::kDouble) {
     gy = masked_grad(gy, out, act);
     backward_input_double(gy.data_ptr<double>(), w.data_ptr<double>(), gx.data_ptr<double>(), g);
@@ -443,10 +441,12 @@ std::tuple<at::Tensor, at::Tensor> stem_conv2d_backward_weight_cpu(
   auto gy = compute(grad_in);
   const auto x = compute(x_in);
   const auto out = act.fused ? compute(*out_in).to(gy.scalar_type()) : at::Tensor();
-  auto gw = at::zeros({g.O, g.C, g.KH, g.KW}, gy.options());
-  auto gb = at::zeros({g.O}, gy.options());
+  if (g.O * g.C * g.KH * g.KW == 0 || g.N == 0) {
+    return {at::zeros({g.O, g.C, g.KH, g.KW}, grad_in.options()), at::zeros({g.O}, grad_in.options())};
+  }
+  auto gw = at::empty({g.O, g.C, g.KH, g.KW}, gy.options());  // (the kernels write every element)
+  auto gb = at::empty({g.O}, gy.options());
   const auto dtype = grad_in.scalar_type();
-  if (gw.numel() == 0 || g.N == 0) return {gw.to(dtype), gb.to(dtype)};
   if (gy.scalar_type() == at::kDouble) {
     gy = masked_grad(gy, out, act);
     backward_weight_double(gy.data_ptr<double>(), x.data_ptr<double>(), gw.data_ptr<double>(), g);

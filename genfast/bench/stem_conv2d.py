@@ -77,7 +77,6 @@ def cases(device: torch.device, shapes=None, compile: bool = True) -> list[Case]
             for mode, make, passes in (("forward", fwd, 1), ("forward+backward", fwd_bwd, 3),
                                        ("gradient penalty", penalty, 5)):
                 # (no compiled side for the penalty: torch.compile does not trace double backward)
-                fns = {k: make(v) for k, v in impls.items() if not (mode == "gradient penalty" and k != "reference"
-                                                                    and k != "native")}
+                fns = {k: make(v) for k, v in impls.items() if mode != "gradient penalty" or k != "compiled-reference"}
                 out.append(Case(name, shape, mode, fns, flops=passes * flops))
     return out

@@ -22,8 +22,12 @@ class StemConv2d(torch.nn.Conv2d):
         self.activation = check_choice(activation, "activation", ACTIVATIONS, where="StemConv2d")
         self.negative_slope = check_number(negative_slope, "negative_slope", where="StemConv2d")
         self.impl = impl
-        self._native = (self.dilation == (1, 1) and self.groups == 1 and self.padding_mode == "zeros"
-                        and not isinstance(self.padding, str))
+
+    @property
+    def _native(self) -> bool:
+        """Whether stem_conv2d covers this layer's settings (read from them, so it follows any change)."""
+        return (self.dilation == (1, 1) and self.groups == 1 and self.padding_mode == "zeros"
+                and not isinstance(self.padding, str))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._native:
