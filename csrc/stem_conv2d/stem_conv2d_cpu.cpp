@@ -2,12 +2,13 @@
 //
 // float32: each product is one GEMM with a short side, run on the register-blocked micro-kernel of
 // common/cpu_gemm.h, with the patch matrix packed straight from x (no im2col tensor):
-//   forward          per sample: Y (O x L) = W (O x K) . P (K x L), P packed in 16-column panels
+//   forward          per sample: Y (O x L) = W (O x K) . P (K x L), P packed row-major for a chunk
+//                    of output rows at a time, each tile starting from the bias
 //   backward_input   per sample: D^T (L x K) = dY^T (L x O) . W (O x K), then D added into dx (col2im)
 //   backward_weight  dW (O x K) = sum over samples of dY (O x L) . P^T (L x K), P^T packed in
 //                    16-column panels of K
-// The activation is applied where the output is still in cache: on the forward's output rows right
-// after the product, and on dy (dz = dy * a'(out)) as it is read for a product, with the bias
+// The activation is applied where the output is still in registers or cache: on each forward tile
+// before it is stored, and on dy (dz = dy * a'(out)) as it is read for a product, with the bias
 // gradient summed there too. The forward and backward_input split samples across threads;
 // backward_weight sums fixed groups of samples into partials and adds them in group order, so
 // every sum has a fixed order and the result does not depend on the number of threads. float16 / bfloat16 are computed in float32 and rounded once at the end;
@@ -46,31 +47,6 @@ struct PixelOrigins {
 
 // ---- float32 ------------------------------------------------------------------------------
 
-// Row `row` (length L) of the output: row = a(row + b), or row = (row + b) * a'(slopes) when given.
-inline void epilogue(float* row, int64_t L, float b, const float* slopes, const Act& act) {
-  const float slope = static_cast<float>(act.slope);
-  const Vec vb(b), vs(slope), zero(0.f), one(1.f);
-  int64_t i = 0;
-  for (; i + Vec::size() <= L; i += Vec::size()) {
-    Vec v = Vec::loadu(row + i) + vb;
-    if (slopes != nullptr) {
-      v = v * Vec::blendv(vs, one, Vec::loadu(slopes + i) > zero);
-    } else if (act.fused) {
-      v = Vec::blendv(v * vs, v, v > zero);
-    }
-    v.store(row + i);
-  }
-  for (; i < L; ++i) {
-    float v = row[i] + b;
-    if (slopes != nullptr) {
-      v *= slopes[i] > 0.f ? 1.f : slope;
-    } else if (act.fused) {
-      v = v > 0.f ? v : v * slope;
-    }
-    row[i] = v;
-  }
-}
-
 // dst = dy * a'(out) over n values; returns their sum (in a fixed order).
 inline float mask_grad(const float* dy, const float* out, float slope, float* dst, int64_t n) {
   const Vec vs(slope), zero(0.f), one(1.f);
@@ -108,19 +84,18 @@ struct Phases {
   explicit Phases(const Geometry& g)
       : Hq(g.Ho + (g.KH - 1) / g.sh), Wq(g.Wo + (g.KW - 1) / g.sw), v(g.C * g.sh * g.sw * Hq * Wq, 0.f) {}
 
+  // Only x's own pixels are written: the padding positions are the same for every sample and keep
+  // the constructor's zeros.
   void fill(const float* xs, const Geometry& g) {
-    float* p = v.data();
     for (int64_t c = 0; c < g.C; ++c) {
-      for (int64_t a = 0; a < g.sh; ++a) {
+      for (int64_t ih = 0; ih < g.H; ++ih) {
+        const int64_t a = (ih + g.ph) % g.sh, i = (ih + g.ph) / g.sh;
+        if (i >= Hq) continue;
+        const float* xrow = xs + (c * g.H + ih) * g.W;
         for (int64_t b = 0; b < g.sw; ++b) {
-          for (int64_t i = 0; i < Hq; ++i) {
-            const int64_t ih = i * g.sh + a - g.ph;
-            const bool in_row = ih >= 0 && ih < g.H;
-            const float* xrow = xs + (c * g.H + ih) * g.W;
-            for (int64_t j = 0; j < Wq; ++j, ++p) {
-              const int64_t iw = j * g.sw + b - g.pw;
-              *p = (in_row && iw >= 0 && iw < g.W) ? xrow[iw] : 0.f;
-            }
+          float* dst = v.data() + (((c * g.sh + a) * g.sw + b) * Hq + i) * Wq;
+          for (int64_t j = (g.pw - b + g.sw - 1) / g.sw, iw = j * g.sw + b - g.pw; j < Wq && iw < g.W; ++j, iw += g.sw) {
+            dst[j] = xrow[iw];
           }
         }
       }
@@ -133,71 +108,113 @@ struct Phases {
   }
 };
 
-// fn(k, oh, run): every tap k = (c, kh, kw) and output row oh with its Wo input values.
+// fn(k, oh, run): every tap k = (c, kh, kw) and output row oh in [oh0, oh1) with its Wo input values.
 template <typename Fn>
-inline void for_each_run(const Phases& ph, const Geometry& g, Fn&& fn) {
+inline void for_each_run(const Phases& ph, const Geometry& g, int64_t oh0, int64_t oh1, Fn&& fn) {
   int64_t k = 0;
   for (int64_t c = 0; c < g.C; ++c) {
     for (int64_t kh = 0; kh < g.KH; ++kh) {
       for (int64_t kw = 0; kw < g.KW; ++kw, ++k) {
-        for (int64_t oh = 0; oh < g.Ho; ++oh) fn(k, oh, ph.run(g, c, kh, kw, oh));
+        for (int64_t oh = oh0; oh < oh1; ++oh) fn(k, oh, ph.run(g, c, kh, kw, oh));
       }
     }
   }
 }
 
-// P (K x L) of one sample in 16-column panels: out[(p * K + k) * 16 + j] = patch[k, 16 p + j].
-// The tail of the last panel is not written (the caller zeroes it once).
-inline void pack_patch_columns(const Phases& ph, const Geometry& g, float* out) {
-  const int64_t K = g.K();
-  for_each_run(ph, g, [&](int64_t k, int64_t oh, const float* src) {
-    int64_t l = oh * g.Wo;
-    for (int64_t ow = 0; ow < g.Wo;) {   // copy up to the end of the current panel
-      const int64_t j = l % kNR, len = std::min(g.Wo - ow, kNR - j);
-      std::copy(src + ow, src + ow + len, out + ((l / kNR) * K + k) * kNR + j);
-      ow += len, l += len;
+// Output rows [oh0, oh1) of one sample's patch matrix P (K x L), row-major with leading dimension
+// ld: out[k * ld + (oh - oh0) * Wo + ow] = patch[k, oh * Wo + ow].
+inline void pack_patch(const Phases& ph, const Geometry& g, int64_t oh0, int64_t oh1, int64_t ld, float* out) {
+  const int64_t n = g.Wo;
+  for_each_run(ph, g, oh0, oh1, [&](int64_t k, int64_t oh, const float* src) {
+    float* dst = out + k * ld + (oh - oh0) * n;
+    if (n < Vec::size()) {
+      std::copy(src, src + n, dst);
+      return;
     }
+    int64_t i = 0;
+    for (; i + Vec::size() <= n; i += Vec::size()) Vec::loadu(src + i).store(dst + i);
+    if (i < n) Vec::loadu(src + n - Vec::size()).store(dst + n - Vec::size());  // the tail, overlapping
   });
 }
 
 // P^T (L x K) of one sample in 16-column panels of K: out[q * panel_stride + l * 16 + j] =
 // patch[16 q + j, l]. The columns past K are not written (the caller zeroes them once).
 inline void pack_patch_rows(const Phases& ph, const Geometry& g, int64_t panel_stride, float* out) {
-  for_each_run(ph, g, [&](int64_t k, int64_t oh, const float* src) {
+  for_each_run(ph, g, 0, g.Ho, [&](int64_t k, int64_t oh, const float* src) {
     float* dst = out + (k / kNR) * panel_stride + oh * g.Wo * kNR + k % kNR;
     for (int64_t ow = 0; ow < g.Wo; ++ow) dst[ow * kNR] = src[ow];
   });
 }
 
-void forward_float(const float* x, const float* w, const float* bias, const float* slopes, float* y, const Act& act,
+// What a forward tile's rows go through on their way out of the registers.
+enum class Finish { kNone, kActivation, kSlopes };
+
+// One row of a forward tile: the activation (kActivation), or the factor a'(slopes) of the given
+// slopes row (kSlopes), applied to columns 0..7 (c0) and 8..15 (c1); then the first n <= 16 columns
+// stored (n is a compile-time 16 for the full tiles, which are nearly all of them).
+template <Finish F, bool kFull>
+inline void finish_forward(Vec c0, Vec c1, float* dst, const float* slopes, int64_t n, Vec vs) {
+  const Vec zero(0.f), one(1.f);
+  const int n0 = kFull ? Vec::size() : static_cast<int>(std::min<int64_t>(n, Vec::size()));
+  const int n1 = kFull ? Vec::size() : static_cast<int>(n - n0);
+  if constexpr (F == Finish::kSlopes) {
+    c0 = c0 * Vec::blendv(vs, one, (kFull ? Vec::loadu(slopes) : Vec::loadu(slopes, n0)) > zero);
+    if (n1 > 0) c1 = c1 * Vec::blendv(vs, one, (kFull ? Vec::loadu(slopes + Vec::size()) : Vec::loadu(slopes + Vec::size(), n1)) > zero);
+  } else if constexpr (F == Finish::kActivation) {
+    c0 = Vec::blendv(c0 * vs, c0, c0 > zero);
+    c1 = Vec::blendv(c1 * vs, c1, c1 > zero);
+  }
+  if (kFull) {
+    c0.store(dst);
+    c1.store(dst + Vec::size());
+    return;
+  }
+  c0.store(dst, n0);
+  if (n1 > 0) c1.store(dst + Vec::size(), n1);
+}
+
+// The patch matrix of a chunk of output rows is kept within this size, so that it stays in cache
+// while every block of output channels runs over it.
+constexpr int64_t kPatchBytes = 64 * 1024;
+
+template <Finish F>
+void forward_float(const float* x, const float* w, const float* bias, const float* slopes, float* y, float slope,
                    const Geometry& g) {
-  const int64_t K = g.K(), L = g.L(), P = panels(L);
-  at::parallel_for(0, g.N, 1, [&](int64_t n0, int64_t n1) {
+  // Per sample and chunk of output rows: pack P (K x chunk columns), then Y[o0 : o0 + 5, cols] =
+  // W[o0 : o0 + 5, :] . P tile by tile, each tile starting from the bias and stored through its
+  // activation straight into y.
+  const int64_t K = g.K(), L = g.L(), Ho = g.Ho, Wo = g.Wo, O = g.O;
+  const int64_t rows = std::clamp<int64_t>(kPatchBytes / (K * Wo * static_cast<int64_t>(sizeof(float))), 1, Ho);
+  const int64_t ld = panels(rows * Wo) * kNR;   // (the last tile reads up to 15 columns past the chunk)
+  at::parallel_for(0, g.N, 1, [=, &g](int64_t n0, int64_t n1) {
     Phases ph(g);
-    std::vector<float> panel(P * K * kNR, 0.f);
-    float acc[kMR * kNR];
+    std::vector<float> patch_buf(K * ld + kNR, 0.f);   // 64-byte aligned below: no tile load splits a cache line
+    float* const patch = patch_buf.data() + (kNR - reinterpret_cast<uintptr_t>(patch_buf.data()) / sizeof(float) % kNR) % kNR;
+    const Vec vs(slope);
     for (int64_t n = n0; n < n1; ++n) {
       ph.fill(x + n * g.C * g.H * g.W, g);
-      pack_patch_columns(ph, g, panel.data());
-      float* yn = y + n * g.O * L;
-      for (int64_t o0 = 0; o0 < g.O; o0 += kMR) {
-        const int mr = static_cast<int>(std::min<int64_t>(kMR, g.O - o0));
-        const float* a[kMR];
-        for (int r = 0; r < mr; ++r) a[r] = w + (o0 + r) * K;
-        for (int64_t p = 0; p < P; ++p) {
-          const int64_t jn = std::min<int64_t>(kNR, L - p * kNR);
-          if (jn == kNR) {   // a full panel goes straight to the output rows
-            cpu::micro_kernel(mr, K, a, 1, panel.data() + p * K * kNR, yn + o0 * L + p * kNR, L);
-            continue;
+      for (int64_t oh0 = 0; oh0 < Ho; oh0 += rows) {
+        const int64_t oh1 = std::min(Ho, oh0 + rows), cols = (oh1 - oh0) * Wo;
+        pack_patch(ph, g, oh0, oh1, ld, patch);
+        for (int64_t o0 = 0; o0 < O; o0 += kMR) {
+          const int mr = static_cast<int>(std::min<int64_t>(kMR, O - o0));
+          const float* a[kMR];
+          for (int r = 0; r < mr; ++r) a[r] = w + (o0 + r) * K;
+          const float* init = bias != nullptr ? bias + o0 : nullptr;
+          for (int64_t p = 0; p < cols; p += kNR) {
+            const int64_t off = (n * O + o0) * L + oh0 * Wo + p, n_cols = std::min<int64_t>(kNR, cols - p);
+            float* yt = y + off;
+            const float* st = F == Finish::kSlopes ? slopes + off : nullptr;
+            if (n_cols == kNR) {
+              cpu::micro_kernel_with(mr, K, a, 1, patch + p, ld, init, [=](int r, Vec c0, Vec c1) {
+                finish_forward<F, true>(c0, c1, yt + r * L, F == Finish::kSlopes ? st + r * L : nullptr, kNR, vs);
+              });
+            } else {
+              cpu::micro_kernel_with(mr, K, a, 1, patch + p, ld, init, [=](int r, Vec c0, Vec c1) {
+                finish_forward<F, false>(c0, c1, yt + r * L, F == Finish::kSlopes ? st + r * L : nullptr, n_cols, vs);
+              });
+            }
           }
-          cpu::micro_kernel(mr, K, a, 1, panel.data() + p * K * kNR, acc);
-          for (int r = 0; r < mr; ++r) std::copy(acc + r * kNR, acc + r * kNR + jn, yn + (o0 + r) * L + p * kNR);
-        }
-        // bias and activation on these rows while they are in cache
-        for (int r = 0; r < mr; ++r) {
-          const int64_t o = o0 + r;
-          epilogue(yn + o * L, L, bias != nullptr ? bias[o] : 0.f,
-                   slopes != nullptr ? slopes + (n * g.O + o) * L : nullptr, act);
         }
       }
     }
@@ -407,8 +424,12 @@ at::Tensor stem_conv2d_cpu(const at::Tensor& x_in, const at::Tensor& weight_in, 
   // the output (3 MB for a batch of 64 grey 28 x 28 images) recurs every step: from the cache of
   // mapped blocks, not fresh pages that fault on first write
   auto y = cpu::empty_scratch({g.N, g.O, g.Ho, g.Wo}, at::kFloat);
-  forward_float(x.data_ptr<float>(), w.data_ptr<float>(), ptr_or_null(b), ptr_or_null(slopes), y.data_ptr<float>(), act,
-                g);
+  const auto finish = slopes.defined() ? Finish::kSlopes : act.fused ? Finish::kActivation : Finish::kNone;
+  auto* const kernel = finish == Finish::kSlopes       ? &forward_float<Finish::kSlopes>
+                       : finish == Finish::kActivation ? &forward_float<Finish::kActivation>
+                                                       : &forward_float<Finish::kNone>;
+  kernel(x.data_ptr<float>(), w.data_ptr<float>(), ptr_or_null(b), ptr_or_null(slopes), y.data_ptr<float>(),
+         static_cast<float>(act.slope), g);
   return y.to(x_in.scalar_type());
 }
 
