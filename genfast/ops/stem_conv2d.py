@@ -4,12 +4,12 @@ genfast/reference/stem_conv2d.py).
 
 On the CPU, torch runs convolutions through oneDNN, which is fast on wide layers and slow on a
 layer with 1 or 3 input channels: its input gradient, which a WGAN-GP or R1 penalty needs on every
-critic step, runs far below the machine's FLOP rate there, and its forward does in some contexts. The native kernels treat
+critic step, runs far below the machine's FLOP rate there. The native kernels treat
 the three products of such a layer as GEMMs with one short side (csrc/stem_conv2d/stem_conv2d_cpu.cpp).
 Dilation 1, one group, zero padding; any number of channels is correct, few are fast.
 
-The activation (relu or leaky_relu) is applied to the output rows while they are in cache, and
-its slopes to the incoming gradient as the backward reads it: the layer's output is the largest
+The activation (relu or leaky_relu) is applied to each output tile before it leaves the
+registers, and its slopes to the incoming gradient as the backward reads it: the layer's output is the largest
 tensor of a small critic, and a separate LeakyReLU makes two more passes over it forward and two
 backward. At fixed slopes the forward and its two backward ops are each linear in each argument,
 so their autograd (registered in C++, csrc/stem_conv2d/stem_conv2d_autograd.cpp: cheaper per node,
