@@ -7,8 +7,9 @@ LeakyReLU, torch.nn.InstanceNorm2d + LeakyReLU, the reference minibatch stddev),
 weights. Cases:
 
 - "wgan-gp critic step": forward on real and fake, the gradient penalty (double backward), backward.
-- "dcgan D+G step": a non-saturating D step then a G step (G is the same plain DCGAN generator on
-  both sides; only D's layers differ).
+- "dcgan D+G step": a non-saturating D step then a G step with the DCGAN generator for 28 x 28,
+  likewise built twice (impl="genfast": its last convolution, 64 channels onto the image's one, is
+  genfast.nn.HeadConv2d on the stem kernels; impl="torch": torch.nn.Conv2d), same weights.
 
 `genfast bench --op gan [--shape BATCH]` times them as cases (the torch.nn side is "reference", the
 genfast side "native"); `python benchmarks/bench_gan.py` adds a profile and the sample-quality run.
@@ -91,7 +92,7 @@ def step_fns(batch: int = 64, device=None, amp: bool = False, ceiling: bool = Fa
     dc, dd = pair(device=device), pair(device=device)
     torch.manual_seed(2)
     G = {"genfast": build_generator(G_CFG).to(device)}
-    G["torch"] = build_generator(G_CFG).to(device)
+    G["torch"] = build_generator({**G_CFG, "impl": "torch"}).to(device)
     G["torch"].load_state_dict(G["genfast"].state_dict())
     out = {"wgan-gp critic step": {k: critic_step(dc[k], real, fake) for k in dc},
            "dcgan D+G step": {k: dcgan_step(dd[k], G[k], real, z) for k in dd}}

@@ -3,6 +3,9 @@ grey 28 x 28 and RGB 64 x 64 batches, alone and with its LeakyReLU(0.2). The ref
 torch's own layers (torch.nn.functional.conv2d, oneDNN on the CPU, then F.leaky_relu), the way a
 plain PyTorch critic runs them; native is genfast.ops.stem_conv2d with the activation fused.
 
+Also the other end of a GAN: the generator's image layer for the same images (64 channels onto 1 or
+3), on genfast.ops.stem_conv_transpose2d, the stem convolution's adjoint.
+
 Modes: forward; forward+backward (input and weight gradients); "gradient penalty" (forward, the
 input gradient with create_graph, then the backward of its squared norm into the weights: WGAN-GP's
 path through the layer). GFLOP/s counts 2 N O K L per convolution-sized product: 1, 3 and 5.
@@ -20,6 +23,7 @@ PRIMARY_OP = "stem_conv2d"
 DEFAULT_SHAPES = [(64, 1, 28, 28), (64, 3, 64, 64)]
 QUICK_SHAPES = [(8, 1, 28, 28), (4, 3, 32, 32)]
 OUT_CHANNELS, KERNEL, STRIDE, PADDING, SLOPE = 64, 4, 2, 1, 0.2
+OUTPUT_FROM = 64     # the generator's image layer: 64 channels onto the image's few
 
 
 def _torch_layer(activation):
@@ -79,4 +83,56 @@ def cases(device: torch.device, shapes=None, compile: bool = True) -> list[Case]
                 # (no compiled side for the penalty: torch.compile does not trace double backward)
                 fns = {k: make(v) for k, v in impls.items() if mode != "gradient penalty" or k != "compiled-reference"}
                 out.append(Case(name, shape, mode, fns, flops=passes * flops))
+        out += _generator_layer_cases(shape, device, native, compile)
     return out
+
+
+def _generator_layer_cases(shape, device, native: bool, compile: bool) -> list[Case]:
+    """The image layer of a generator making these images, as genfast.gan's DCGAN has it: for
+    28 x 28 a Conv2d(64, C, 3, 1, 1) (genfast.nn.HeadConv2d: the transposed op with the weight's
+    channel axes swapped and its taps flipped), else a ConvTranspose2d(64, C, 4, 2, 1)
+    (genfast.nn.StemConvTranspose2d). Reference: torch's conv2d / conv_transpose2d. Forward and
+    forward+backward (the input and weight gradients, as a generator step needs them)."""
+    n, c, h, w = shape
+    gen = torch.Generator().manual_seed(1)
+    if (h, w) == (28, 28):
+        name, hin, win = "head_conv2d (stem_conv_transpose2d)", h, w
+        weight = (torch.randn(c, OUTPUT_FROM, 3, 3, generator=gen) * 0.05).to(device).requires_grad_()
+
+        def ref_layer(x, wt):
+            return F.conv2d(x, wt, None, 1, 1)
+
+        def native_layer(x, wt):
+            return ops.stem_conv_transpose2d(x, wt.transpose(0, 1).flip(2, 3), None, 1, 1, impl="native")
+    else:
+        name, hin, win = "stem_conv_transpose2d", h // 2, w // 2
+        weight = (torch.randn(OUTPUT_FROM, c, 4, 4, generator=gen) * 0.05).to(device).requires_grad_()
+
+        def ref_layer(x, wt):
+            return F.conv_transpose2d(x, wt, None, 2, 1)
+
+        def native_layer(x, wt):
+            return ops.stem_conv_transpose2d(x, wt, None, 2, 1, impl="native")
+    x = torch.randn(n, OUTPUT_FROM, hin, win, generator=gen).to(device).requires_grad_()
+    dy = torch.randn(n, c, h, w, generator=gen).to(device)
+    flops = 2.0 * n * OUTPUT_FROM * c * weight.shape[2] * weight.shape[3] * hin * win
+
+    def fwd(fn):
+        def run():
+            with torch.no_grad():
+                fn(x, weight)
+        return run
+
+    def fwd_bwd(fn):
+        def run():
+            fn(x, weight).backward(dy)
+            x.grad = weight.grad = None
+        return run
+
+    impls = {"reference": ref_layer}
+    if compile:
+        impls["compiled-reference"] = torch.compile(ref_layer, dynamic=False)
+    if native:
+        impls["native"] = native_layer
+    return [Case(name, (n, OUTPUT_FROM, hin, win), mode, {k: make(v) for k, v in impls.items()}, flops=passes * flops)
+            for mode, make, passes in (("forward", fwd, 1), ("forward+backward", fwd_bwd, 3))]

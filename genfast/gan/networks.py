@@ -18,9 +18,11 @@ Discriminator options against mode collapse: `minibatch_stddev` (group size, 0 =
 feature / channel axis and outputs one score per pack), `norm` in batch / instance / layer / none
 (instance is genfast.nn.InstanceNorm2d with the LeakyReLU fused; not for the MLP). The DCGAN
 discriminator's first convolution, on the image's few channels, is genfast.nn.StemConv2d with the
-LeakyReLU fused.
-`impl="torch"` builds the same network from plain torch.nn layers (torch.nn.Conv2d, torch.nn.InstanceNorm2d +
-LeakyReLU, the reference minibatch stddev), with the same state_dict: the benchmark's baseline.
+LeakyReLU fused; the DCGAN generator's last, onto the image's few channels, genfast.nn.HeadConv2d
+(28 x 28) or StemConvTranspose2d (64 x 64).
+`impl="torch"` builds the same network from plain torch.nn layers (torch.nn.Conv2d / ConvTranspose2d,
+torch.nn.InstanceNorm2d + LeakyReLU, the reference minibatch stddev), with the same state_dict: the
+benchmark's baseline.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ import torch
 from torch import nn
 
 from genfast.checks import ArgumentError, check_choice, check_int, check_number
-from genfast.nn import InstanceNorm2d, MinibatchDiscrimination, MinibatchStdDev, StemConv2d
+from genfast.nn import (HeadConv2d, InstanceNorm2d, MinibatchDiscrimination, MinibatchStdDev, StemConv2d,
+                        StemConvTranspose2d)
 from genfast.reference.minibatch_stddev import minibatch_stddev as minibatch_stddev_reference
 
 ARCHS = ("mlp", "dcgan")
@@ -40,7 +43,7 @@ IMPLS = ("genfast", "torch")
 SLOPE = 0.2
 
 GENERATOR_DEFAULTS = {"arch": "mlp", "z_dim": 2, "out_shape": [2], "hidden": 400, "layers": 4, "width": 64,
-                      "norm": "batch", "mixture": 0, "mixture_std": 0.1}
+                      "norm": "batch", "mixture": 0, "mixture_std": 0.1, "impl": "genfast"}
 DISCRIMINATOR_DEFAULTS = {"arch": "mlp", "in_shape": [2], "hidden": 200, "layers": 3, "width": 64, "norm": "none",
                           "minibatch_stddev": 0, "mbstd_channels": 1, "minibatch_disc": 0, "mbdisc_dims": 8,
                           "pack": 1, "impl": "genfast"}
@@ -68,6 +71,7 @@ def generator_config(**overrides) -> dict:
     check_choice(cfg["norm"], "g_norm", ("batch", "none"))
     check_int(cfg["mixture"], "latent_mixture", 0)
     check_number(cfg["mixture_std"], "latent_std", positive=True)
+    check_choice(cfg["impl"], "impl", IMPLS)
     if cfg["mixture"] and cfg["z_dim"] < 2:
         raise ArgumentError("z_dim", f"a mixture latent takes one noise coordinate for the component and the "
                                      f"rest for the point: expected z_dim >= 2, got {cfg['z_dim']}")
@@ -158,6 +162,8 @@ class DCGANGenerator(nn.Module):
         w = cfg["width"]
         bn = cfg["norm"] == "batch"
         self.latent, z_width = latent_layer(cfg)
+        # the image layer (w channels in, c out) on the stem kernels' adjoint, same state_dict as torch.nn's
+        head, head_t = (HeadConv2d, StemConvTranspose2d) if cfg["impl"] == "genfast" else (nn.Conv2d, nn.ConvTranspose2d)
 
         def up(a, b, k=4, s=2, p=1):
             return [nn.ConvTranspose2d(a, b, k, s, p, bias=not bn)] + ([nn.BatchNorm2d(b)] if bn else []) + [nn.ReLU()]
@@ -166,12 +172,12 @@ class DCGANGenerator(nn.Module):
             self.project = nn.Sequential(nn.Linear(z_width, 4 * w * 7 * 7, bias=not bn),
                                          *([nn.BatchNorm1d(4 * w * 7 * 7)] if bn else []), nn.ReLU())
             self.start = (4 * w, 7, 7)
-            self.net = nn.Sequential(*up(4 * w, 2 * w), *up(2 * w, w), nn.Conv2d(w, c, 3, 1, 1), nn.Tanh())
+            self.net = nn.Sequential(*up(4 * w, 2 * w), *up(2 * w, w), head(w, c, 3, 1, 1), nn.Tanh())
         else:               # 1 -> 4 -> 8 -> 16 -> 32 -> 64
             self.project = nn.Identity()
             self.start = (z_width, 1, 1)
             self.net = nn.Sequential(*up(z_width, 8 * w, 4, 1, 0), *up(8 * w, 4 * w), *up(4 * w, 2 * w),
-                                     *up(2 * w, w), nn.ConvTranspose2d(w, c, 4, 2, 1), nn.Tanh())
+                                     *up(2 * w, w), head_t(w, c, 4, 2, 1), nn.Tanh())
         dcgan_init(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -30,13 +30,13 @@ from genfast.reference import stem_conv2d as ref
 WHERE = "genfast.stem_conv2d"
 
 
-def _pair(value, name: str, low: int) -> tuple[int, int]:
+def _pair(value, name: str, low: int, where: str = WHERE) -> tuple[int, int]:
     """An int or a pair of ints, each >= low, as (h, w)."""
     items = (value, value) if not isinstance(value, (tuple, list)) else tuple(value)
     if len(items) != 2:
-        raise fail(name, "an int or a pair of ints (h, w)", value, where=WHERE)
+        raise fail(name, "an int or a pair of ints (h, w)", value, where=where)
     for v in items:
-        check_int(v, name, low, where=WHERE)
+        check_int(v, name, low, where=where)
     return int(items[0]), int(items[1])
 
 
@@ -95,6 +95,65 @@ def stem_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     return ref.stem_conv2d(x, weight, bias, stride, padding, activation, negative_slope)
 
 
+WHERE_T = "genfast.stem_conv_transpose2d"
+
+
+def _check_transpose(x, weight, bias, stride, padding):
+    check_tensor(x, "x", dims=(4,), shape="(N, C_in, H, W)", floating=True, where=WHERE_T)
+    check_tensor(weight, "weight", dims=(4,), shape="(C_in, C_out, KH, KW)", floating=True, where=WHERE_T,
+                 device=x.device, like="x's")
+    if weight.dtype != x.dtype:
+        raise fail("weight", f"x's dtype ({x.dtype})", str(weight.dtype), where=WHERE_T)
+    if weight.shape[0] != x.shape[1]:
+        raise ArgumentError("weight", f"expected weight of shape ({x.shape[1]}, C_out, KH, KW) to match x with "
+                                      f"C_in = {x.shape[1]}, got shape {tuple(weight.shape)}", where=WHERE_T)
+    if bias is not None:
+        check_tensor(bias, "bias", dims=(1,), shape=f"({weight.shape[1]},)", floating=True, where=WHERE_T,
+                     device=x.device, like="x's")
+        if bias.shape[0] != weight.shape[1] or bias.dtype != x.dtype:
+            raise fail("bias", f"shape ({weight.shape[1]},) and dtype {x.dtype}",
+                       f"shape {tuple(bias.shape)}, dtype {bias.dtype}", where=WHERE_T)
+    stride, padding = _pair(stride, "stride", 1, WHERE_T), _pair(padding, "padding", 0, WHERE_T)
+    out_hw = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + weight.shape[2 + i] for i in range(2))
+    if min(out_hw) < 1:
+        raise ArgumentError("padding", f"expected padding {padding} to leave an output of at least 1 x 1 "
+                                       f"((H - 1) * stride - 2 * padding + KH), got {out_hw}", where=WHERE_T)
+    return stride, padding, out_hw
+
+
+def stem_conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride=1,
+                          padding=0, *, impl: str = "auto") -> torch.Tensor:
+    """torch.nn.functional.conv_transpose2d(x, weight, bias, stride, padding) (output_padding 0,
+    dilation 1, one group), fast for few OUTPUT channels: the last layer of an image generator.
+
+    It is the adjoint of stem_conv2d (the transposed convolution of x by weight is the input
+    gradient of the stem convolution with that weight), so it runs on the stem's input-gradient
+    kernel, and autograd differentiates it with the stem's forward (for x) and weight-gradient
+    kernels (for weight): oneDNN runs such a layer at a few GFLOP/s on the CPU (RESULTS, "Stem
+    convolution"). A torch.nn.Conv2d with few output channels at stride 1 is this op with the
+    weight transposed and flipped: see genfast.nn.HeadConv2d.
+
+    Args:
+        x: (N, C_in, H, W), any floating dtype (float16/bfloat16 computed in float32).
+        weight: (C_in, C_out, KH, KW) (torch.nn.ConvTranspose2d's layout), x's dtype and device.
+        bias: (C_out,) or None.
+        stride, padding: an int or a pair (h, w).
+
+    Returns:
+        (N, C_out, (H - 1) * sh - 2 ph + KH, (W - 1) * sw - 2 pw + KW) in x's dtype.
+    """
+    if isinstance(x, torch.Tensor) and torch.is_autocast_enabled(x.device.type):
+        dtype = torch.get_autocast_dtype(x.device.type)
+        x, weight = x.to(dtype), weight.to(dtype) if isinstance(weight, torch.Tensor) else weight
+        bias = bias.to(dtype) if isinstance(bias, torch.Tensor) else bias
+    stride, padding, out_hw = _check_transpose(x, weight, bias, stride, padding)
+    if _native.resolve("stem_conv2d", impl, x.device):
+        y = torch.ops.genfast.stem_conv2d_backward_input(x, None, weight, list(out_hw), list(stride), list(padding),
+                                                          "none", 0.0)
+        return y if bias is None else y + bias.reshape(1, -1, 1, 1)
+    return ref.stem_conv_transpose2d(x, weight, bias, stride, padding)
+
+
 # ---------------------------------------------------------------------------------------------
 # Fake (meta) kernels, registered when the native library is loaded.
 
@@ -115,7 +174,8 @@ def _register() -> None:
 
 
 #: public function -> the registered native ops it runs (all must be built for it to be native)
-NATIVE = {"stem_conv2d": ("stem_conv2d", "stem_conv2d_backward_input", "stem_conv2d_backward_weight")}
+NATIVE = {"stem_conv2d": ("stem_conv2d", "stem_conv2d_backward_input", "stem_conv2d_backward_weight"),
+          "stem_conv_transpose2d": ("stem_conv2d_backward_input", "stem_conv2d", "stem_conv2d_backward_weight")}
 
 if _native.load_error() is None:
     _register()

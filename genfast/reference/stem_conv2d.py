@@ -83,3 +83,12 @@ def stem_conv2d_backward_weight(grad_out, out, x, kernel_size, stride, padding, 
     cols = F.unfold(xs, tuple(kernel_size), padding=tuple(padding), stride=tuple(stride))  # (N, K, L)
     gw = torch.einsum("nol,nkl->ok", dz.reshape(n, o, -1), cols)
     return gw.reshape(o, c, *kernel_size).to(grad_out.dtype), dz.sum((0, 2, 3)).to(grad_out.dtype)
+
+
+def stem_conv_transpose2d(x, weight, bias=None, stride=(1, 1), padding=(0, 0)) -> torch.Tensor:
+    """conv_transpose2d(x, weight, bias, stride, padding): the stem convolution's input gradient
+    with x in the role of its output gradient (fold(W^T . x[n]) + b)."""
+    kh, kw = weight.shape[2:]
+    out_hw = tuple((i - 1) * s - 2 * p + k for i, k, s, p in zip(x.shape[2:], (kh, kw), stride, padding))
+    y = stem_conv2d_backward_input(x, None, weight, out_hw, stride, padding)
+    return y if bias is None else y + bias.reshape(1, -1, 1, 1).to(y.dtype)

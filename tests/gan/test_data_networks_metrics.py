@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from genfast.checks import ArgumentError
+from genfast import nn
 from genfast.gan import data, metrics, networks
 from helpers import shared
 
@@ -112,6 +113,28 @@ def test_genfast_and_torch_layers_are_the_same_network():
     Dt.load_state_dict(Dg.state_dict())
     x = torch.randn(8, 1, 28, 28)
     torch.testing.assert_close(Dg(x), Dt(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("out_shape", [[1, 28, 28], [3, 64, 64]])
+def test_genfast_and_torch_generators_are_the_same_network(out_shape):
+    """The image layer is HeadConv2d (28 x 28) or StemConvTranspose2d (64 x 64) on the genfast side,
+    torch.nn.Conv2d / ConvTranspose2d on the torch side: same state_dict, same images and gradients."""
+    cfg = {"arch": "dcgan", "z_dim": 16, "out_shape": out_shape, "width": 8}
+    torch.manual_seed(0)
+    Gg = networks.build_generator(cfg)
+    Gt = networks.build_generator({**cfg, "impl": "torch"})
+    assert isinstance(Gg.net[-2], (nn.HeadConv2d, nn.StemConvTranspose2d))
+    assert type(Gt.net[-2]) in (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+    Gt.load_state_dict(Gg.state_dict())
+    z = torch.randn(4, 16)
+    yg, yt = Gg(z), Gt(z)
+    torch.testing.assert_close(yg, yt, rtol=1e-4, atol=1e-5)
+    yg.square().sum().backward()
+    yt.square().sum().backward()
+    for (name, pg), pt in zip(Gg.named_parameters(), Gt.parameters()):
+        torch.testing.assert_close(pg.grad, pt.grad, rtol=1e-4, atol=1e-5, msg=name)
+    with pytest.raises(ValueError, match="impl"):
+        networks.build_generator({**cfg, "impl": "numpy"})
 
 
 def test_mixture_latent_draws_uniform_components_and_is_saved(tmp_path):

@@ -326,3 +326,107 @@ def test_autocast_casts_like_conv2d(impl):
     torch.testing.assert_close(y.float(), want.float(), rtol=1.6e-2, atol=1.6e-2 * want.abs().max().item())
     y.float().sum().backward()
     assert w.grad.dtype == torch.float32 and torch.isfinite(w.grad).all()
+
+
+# ---- stem_conv_transpose2d: conv_transpose2d for few output channels (the stem's adjoint) --------
+
+# (x shape, (C_out, KH, KW), stride, padding): a 28 x 28 generator's last layer as HeadConv2d runs
+# it (64 -> 1, 3 x 3, stride 1), a 64 x 64 one's (ConvTranspose2d(64, 3, 4, 2, 1) at a small size),
+# odd sizes, stride and padding per axis, a 1 x 1 kernel, a stride above the kernel
+TRANSPOSE_CONFIGS = [
+    ((3, 64, 28, 28), (1, 3, 3), (1, 1), (1, 1)),
+    ((2, 16, 8, 8), (3, 4, 4), (2, 2), (1, 1)),
+    ((2, 7, 5, 6), (2, 3, 2), (1, 2), (0, 1)),
+    ((2, 5, 4, 3), (4, 1, 1), (2, 1), (0, 0)),
+    ((1, 6, 3, 4), (2, 2, 2), (3, 3), (0, 0)),
+]
+
+
+def make_t(shape, kernel, seed=0, dtype=torch.float32):
+    c_out, kh, kw = kernel
+    return (randn(*shape, seed=seed, dtype=dtype), randn(shape[1], c_out, kh, kw, seed=seed + 1, dtype=dtype),
+            randn(c_out, seed=seed + 2, dtype=dtype))
+
+
+@pytest.mark.parametrize("shape,kernel,stride,padding", TRANSPOSE_CONFIGS)
+@pytest.mark.parametrize("impl", ["reference", pytest.param("native", marks=needs_native)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_transpose_is_conv_transpose2d(shape, kernel, stride, padding, impl, dtype):
+    """Forward and the three gradients against torch's conv_transpose2d."""
+    x, w, b = (t.requires_grad_() for t in make_t(shape, kernel, seed=30, dtype=dtype))
+    y = ops.stem_conv_transpose2d(x, w, b, stride, padding, impl=impl)
+    xr, wr, br = (t.detach().double().requires_grad_() for t in (x, w, b))
+    yr = F.conv_transpose2d(xr, wr, br, stride, padding)
+    assert y.shape == yr.shape and y.dtype == dtype
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(y.double(), yr, **tol)
+    dy = randn(*yr.shape, seed=31, dtype=torch.float64)
+    got = torch.autograd.grad(y, (x, w, b), dy.to(dtype))
+    want = torch.autograd.grad(yr, (xr, wr, br), dy)
+    for g, r in zip(got, want):
+        torch.testing.assert_close(g.double(), r, rtol=tol["rtol"] * 10, atol=tol["atol"] * 10 * r.abs().max().item())
+
+
+@needs_native
+@pytest.mark.parametrize("seed", [0, 1])
+def test_transpose_gradcheck_and_gradgradcheck(seed):
+    x, w, b = (t.requires_grad_() for t in make_t((2, 5, 4, 3), (2, 3, 3), seed=32 + seed, dtype=torch.float64))
+
+    def fn(x, w, b):
+        return ops.stem_conv_transpose2d(x, w, b, (2, 1), (1, 0), impl="native")
+
+    assert torch.autograd.gradcheck(fn, (x, w, b))
+    assert torch.autograd.gradgradcheck(fn, (x, w, b))
+
+
+@needs_native
+def test_transpose_torch_compile_fullgraph():
+    w = randn(8, 1, 3, 3, seed=34)
+
+    def fn(t):
+        return torch.tanh(ops.stem_conv_transpose2d(t, w, None, 1, 1)).square().sum()
+
+    assert_compiles_like_eager(fn, randn(2, 8, 6, 6, seed=35))
+
+
+@pytest.mark.parametrize("impl", ["auto", "reference"])
+def test_transpose_bad_inputs_name_the_argument(impl):
+    x, w = torch.randn(2, 8, 6, 6), torch.randn(8, 1, 3, 3)
+    with pytest.raises(ValueError, match="x of shape"):
+        ops.stem_conv_transpose2d(torch.randn(8, 6, 6), w, impl=impl)
+    with pytest.raises(ValueError, match=r"weight of shape \(8, C_out, KH, KW\)"):
+        ops.stem_conv_transpose2d(x, torch.randn(4, 1, 3, 3), impl=impl)
+    with pytest.raises(ValueError, match="weight.*float64"):
+        ops.stem_conv_transpose2d(x, w.double(), impl=impl)
+    with pytest.raises(ValueError, match=r"bias to be shape \(1,\)"):
+        ops.stem_conv_transpose2d(x, w, torch.randn(8), impl=impl)
+    with pytest.raises(ValueError, match="stride"):
+        ops.stem_conv_transpose2d(x, w, stride=0, impl=impl)
+    with pytest.raises(ValueError, match="padding.*at least 1 x 1"):
+        ops.stem_conv_transpose2d(torch.randn(2, 8, 1, 1), w, padding=2, impl=impl)
+
+
+def test_transpose_modules_are_drop_ins():
+    torch.manual_seed(1)
+    x = randn(2, 16, 9, 9, seed=36)
+    # HeadConv2d: Conv2d(16 -> 2, 3 x 3, padding 1) through the transposed op (stride 1)
+    plain, head = torch.nn.Conv2d(16, 2, 3, 1, 1), nn.HeadConv2d(16, 2, 3, 1, 1)
+    head.load_state_dict(plain.state_dict())
+    assert isinstance(head, torch.nn.Conv2d) and head._native
+    torch.testing.assert_close(head(x), plain(x))
+    for k, p in ((5, 2), (3, 0), (2, 1)):   # padding up to KH - 1 runs the op
+        plain, head = torch.nn.Conv2d(16, 1, k, 1, p), nn.HeadConv2d(16, 1, k, 1, p)
+        head.load_state_dict(plain.state_dict())
+        torch.testing.assert_close(head(x), plain(x))
+    strided = nn.HeadConv2d(16, 2, 3, 2, 1)   # not covered: torch's own convolution
+    assert not strided._native
+    torch.testing.assert_close(strided(x), F.conv2d(x, strided.weight, strided.bias, 2, 1))
+    # StemConvTranspose2d: ConvTranspose2d(16 -> 3, 4, 2, 1)
+    plain_t, stem_t = torch.nn.ConvTranspose2d(16, 3, 4, 2, 1), nn.StemConvTranspose2d(16, 3, 4, 2, 1)
+    stem_t.load_state_dict(plain_t.state_dict())
+    assert isinstance(stem_t, torch.nn.ConvTranspose2d) and stem_t._native
+    torch.testing.assert_close(stem_t(x), plain_t(x))
+    padded = nn.StemConvTranspose2d(16, 3, 4, 2, 1, output_padding=1)
+    assert not padded._native
+    torch.testing.assert_close(padded(x), F.conv_transpose2d(x, padded.weight, padded.bias, 2, 1, 1))
+    torch.testing.assert_close(stem_t(x, output_size=(18, 18)), plain_t(x, output_size=(18, 18)))
