@@ -40,21 +40,32 @@ def _pair(value, name: str, low: int, where: str = WHERE) -> tuple[int, int]:
     return int(items[0]), int(items[1])
 
 
-def _check(x, weight, bias, stride, padding):
-    check_tensor(x, "x", dims=(4,), shape="(N, C, H, W)", floating=True, where=WHERE)
-    check_tensor(weight, "weight", dims=(4,), shape="(O, C, KH, KW)", floating=True, where=WHERE,
-                 device=x.device, like="x's")
+def _check_tensors(x, weight, bias, *, transposed: bool, where: str):
+    """x (N, C, H, W), weight with x's channels on axis 0 (transposed) or 1, bias over the other axis,
+    all beside x in its dtype."""
+    layout = "(C_in, C_out, KH, KW)" if transposed else "(O, C, KH, KW)"
+    check_tensor(x, "x", dims=(4,), shape="(N, C_in, H, W)" if transposed else "(N, C, H, W)", floating=True,
+                 where=where)
+    check_tensor(weight, "weight", dims=(4,), shape=layout, floating=True, where=where, device=x.device, like="x's")
     if weight.dtype != x.dtype:
-        raise fail("weight", f"x's dtype ({x.dtype})", str(weight.dtype), where=WHERE)
-    if weight.shape[1] != x.shape[1]:
-        raise ArgumentError("weight", f"expected weight of shape (O, {x.shape[1]}, KH, KW) to match x with "
-                                      f"C = {x.shape[1]}, got shape {tuple(weight.shape)}", where=WHERE)
+        raise fail("weight", f"x's dtype ({x.dtype})", str(weight.dtype), where=where)
+    c_axis, o_axis = (0, 1) if transposed else (1, 0)
+    if weight.shape[c_axis] != x.shape[1]:
+        want = f"({x.shape[1]}, C_out, KH, KW)" if transposed else f"(O, {x.shape[1]}, KH, KW)"
+        raise ArgumentError("weight", f"expected weight of shape {want} to match x with "
+                                      f"{'C_in' if transposed else 'C'} = {x.shape[1]}, got shape "
+                                      f"{tuple(weight.shape)}", where=where)
+    o = weight.shape[o_axis]
     if bias is not None:
-        check_tensor(bias, "bias", dims=(1,), shape=f"({weight.shape[0]},)", floating=True, where=WHERE,
-                     device=x.device, like="x's")
-        if bias.shape[0] != weight.shape[0] or bias.dtype != x.dtype:
-            raise fail("bias", f"shape ({weight.shape[0]},) and dtype {x.dtype}",
-                       f"shape {tuple(bias.shape)}, dtype {bias.dtype}", where=WHERE)
+        check_tensor(bias, "bias", dims=(1,), shape=f"({o},)", floating=True, where=where, device=x.device,
+                     like="x's")
+        if bias.shape[0] != o or bias.dtype != x.dtype:
+            raise fail("bias", f"shape ({o},) and dtype {x.dtype}", f"shape {tuple(bias.shape)}, dtype {bias.dtype}",
+                       where=where)
+
+
+def _check(x, weight, bias, stride, padding):
+    _check_tensors(x, weight, bias, transposed=False, where=WHERE)
     stride, padding = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
     for i, dim in enumerate("HW"):
         if x.shape[2 + i] + 2 * padding[i] < weight.shape[2 + i]:
@@ -99,20 +110,7 @@ WHERE_T = "genfast.stem_conv_transpose2d"
 
 
 def _check_transpose(x, weight, bias, stride, padding):
-    check_tensor(x, "x", dims=(4,), shape="(N, C_in, H, W)", floating=True, where=WHERE_T)
-    check_tensor(weight, "weight", dims=(4,), shape="(C_in, C_out, KH, KW)", floating=True, where=WHERE_T,
-                 device=x.device, like="x's")
-    if weight.dtype != x.dtype:
-        raise fail("weight", f"x's dtype ({x.dtype})", str(weight.dtype), where=WHERE_T)
-    if weight.shape[0] != x.shape[1]:
-        raise ArgumentError("weight", f"expected weight of shape ({x.shape[1]}, C_out, KH, KW) to match x with "
-                                      f"C_in = {x.shape[1]}, got shape {tuple(weight.shape)}", where=WHERE_T)
-    if bias is not None:
-        check_tensor(bias, "bias", dims=(1,), shape=f"({weight.shape[1]},)", floating=True, where=WHERE_T,
-                     device=x.device, like="x's")
-        if bias.shape[0] != weight.shape[1] or bias.dtype != x.dtype:
-            raise fail("bias", f"shape ({weight.shape[1]},) and dtype {x.dtype}",
-                       f"shape {tuple(bias.shape)}, dtype {bias.dtype}", where=WHERE_T)
+    _check_tensors(x, weight, bias, transposed=True, where=WHERE_T)
     stride, padding = _pair(stride, "stride", 1, WHERE_T), _pair(padding, "padding", 0, WHERE_T)
     out_hw = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + weight.shape[2 + i] for i in range(2))
     if min(out_hw) < 1:
