@@ -64,6 +64,16 @@ def _check_tensors(x, weight, bias, *, transposed: bool, where: str):
                        where=where)
 
 
+def _autocast_inputs(x, weight, bias):
+    """As torch's convolutions under autocast: the inputs in the autocast dtype (the kernels compute
+    float16/bfloat16 in float32 and round the output once). Unchanged outside autocast."""
+    if isinstance(x, torch.Tensor) and torch.is_autocast_enabled(x.device.type):
+        dtype = torch.get_autocast_dtype(x.device.type)
+        x, weight = x.to(dtype), weight.to(dtype) if isinstance(weight, torch.Tensor) else weight
+        bias = bias.to(dtype) if isinstance(bias, torch.Tensor) else bias
+    return x, weight, bias
+
+
 def _check(x, weight, bias, stride, padding):
     _check_tensors(x, weight, bias, transposed=False, where=WHERE)
     stride, padding = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
@@ -91,12 +101,7 @@ def stem_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     Returns:
         (N, O, Ho, Wo) in x's dtype, Ho = (H + 2 ph - KH) // sh + 1 (and Wo alike).
     """
-    if isinstance(x, torch.Tensor) and torch.is_autocast_enabled(x.device.type):
-        # as torch's conv2d under autocast: the inputs in the autocast dtype (the kernels compute
-        # float16/bfloat16 in float32 and round the output once)
-        dtype = torch.get_autocast_dtype(x.device.type)
-        x, weight = x.to(dtype), weight.to(dtype) if isinstance(weight, torch.Tensor) else weight
-        bias = bias.to(dtype) if isinstance(bias, torch.Tensor) else bias
+    x, weight, bias = _autocast_inputs(x, weight, bias)
     stride, padding = _check(x, weight, bias, stride, padding)
     check_choice(activation, "activation", ref.ACTIVATIONS, where=WHERE)
     check_number(negative_slope, "negative_slope", where=WHERE)
@@ -140,10 +145,7 @@ def stem_conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Ten
     Returns:
         (N, C_out, (H - 1) * sh - 2 ph + KH, (W - 1) * sw - 2 pw + KW) in x's dtype.
     """
-    if isinstance(x, torch.Tensor) and torch.is_autocast_enabled(x.device.type):
-        dtype = torch.get_autocast_dtype(x.device.type)
-        x, weight = x.to(dtype), weight.to(dtype) if isinstance(weight, torch.Tensor) else weight
-        bias = bias.to(dtype) if isinstance(bias, torch.Tensor) else bias
+    x, weight, bias = _autocast_inputs(x, weight, bias)
     stride, padding, out_hw = _check_transpose(x, weight, bias, stride, padding)
     if _native.resolve("stem_conv2d", impl, x.device):
         y = torch.ops.genfast.stem_conv2d_backward_input(x, None, weight, list(out_hw), list(stride), list(padding),

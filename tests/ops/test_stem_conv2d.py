@@ -430,3 +430,18 @@ def test_transpose_modules_are_drop_ins():
     assert not padded._native
     torch.testing.assert_close(padded(x), F.conv_transpose2d(x, padded.weight, padded.bias, 2, 1, 1))
     torch.testing.assert_close(stem_t(x, output_size=(18, 18)), plain_t(x, output_size=(18, 18)))
+
+
+@pytest.mark.parametrize("impl", ["auto", "reference"])
+def test_transpose_autocast_casts_like_conv_transpose2d(impl):
+    # as test_autocast_casts_like_conv2d: everything in the autocast dtype, bfloat16's precision
+    # (2^-7, rounded on each side) relative to the output's scale, gradients reach float32 weights
+    x, w, b = make_t((2, 8, 5, 5), (1, 3, 3), seed=37)
+    w.requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = ops.stem_conv_transpose2d(x, w, b, 1, 1, impl=impl)
+        want = F.conv_transpose2d(x, w, b, 1, 1)
+    assert y.dtype == want.dtype == torch.bfloat16
+    torch.testing.assert_close(y.float(), want.float(), rtol=1.6e-2, atol=1.6e-2 * want.abs().max().item())
+    y.float().sum().backward()
+    assert w.grad.dtype == torch.float32 and torch.isfinite(w.grad).all()
