@@ -424,10 +424,9 @@ at::Tensor stem_conv2d_cpu(const at::Tensor& x_in, const at::Tensor& weight_in, 
   // the output (3 MB for a batch of 64 grey 28 x 28 images) recurs every step: from the cache of
   // mapped blocks, not fresh pages that fault on first write
   auto y = cpu::empty_scratch({g.N, g.O, g.Ho, g.Wo}, at::kFloat);
-  const auto finish = slopes.defined() ? Finish::kSlopes : act.fused ? Finish::kActivation : Finish::kNone;
-  auto* const kernel = finish == Finish::kSlopes       ? &forward_float<Finish::kSlopes>
-                       : finish == Finish::kActivation ? &forward_float<Finish::kActivation>
-                                                       : &forward_float<Finish::kNone>;
+  auto* const kernel = slopes.defined() ? &forward_float<Finish::kSlopes>
+                       : act.fused        ? &forward_float<Finish::kActivation>
+                                          : &forward_float<Finish::kNone>;
   kernel(x.data_ptr<float>(), w.data_ptr<float>(), ptr_or_null(b), ptr_or_null(slopes), y.data_ptr<float>(),
          static_cast<float>(act.slope), g);
   return y.to(x_in.scalar_type());
@@ -466,13 +465,13 @@ std::tuple<at::Tensor, at::Tensor> stem_conv2d_backward_weight_cpu(
     return {at::zeros({g.O, g.C, g.KH, g.KW}, grad_in.options()), at::zeros({g.O}, grad_in.options())};
   }
   auto gw = at::empty({g.O, g.C, g.KH, g.KW}, gy.options());  // (the kernels write every element)
-  auto gb = at::empty({g.O}, gy.options());
-  const auto dtype = grad_in.scalar_type();
   if (gy.scalar_type() == at::kDouble) {
     gy = masked_grad(gy, out, act);
     backward_weight_double(gy.data_ptr<double>(), x.data_ptr<double>(), gw.data_ptr<double>(), g);
     return {gw, gy.sum({0, 2, 3})};
   }
+  auto gb = at::empty({g.O}, gy.options());
+  const auto dtype = grad_in.scalar_type();
   backward_weight_float(gy.data_ptr<float>(), ptr_or_null(out), x.data_ptr<float>(), gw.data_ptr<float>(),
                         gb.data_ptr<float>(), act, g);
   return {gw.to(dtype), gb.to(dtype)};
