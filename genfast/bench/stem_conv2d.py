@@ -105,7 +105,8 @@ def _generator_layer_cases(shape, device, native: bool, compile: bool) -> list[C
         def native_layer(x, wt):
             return ops.stem_conv_transpose2d(x, wt.transpose(0, 1).flip(2, 3), None, 1, 1, impl="native")
     else:
-        name, hin, win = "stem_conv_transpose2d", h // 2, w // 2
+        name, hin, win = "stem_conv_transpose2d", max(1, h // 2), max(1, w // 2)
+        h, w = 2 * hin, 2 * win     # what the layer makes (an odd size's last row and column dropped)
         weight = (torch.randn(OUTPUT_FROM, c, 4, 4, generator=gen) * 0.05).to(device).requires_grad_()
 
         def ref_layer(x, wt):
